@@ -1,0 +1,293 @@
+/* kvc.h: public C API of kvc, a library that compresses LLM key/value caches. */
+#ifndef KVC_KVC_H_
+#define KVC_KVC_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define KVC_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define KVC_API __attribute__((visibility("default")))
+#else
+#define KVC_API
+#endif
+
+/* ---- Version: all functions here are thread-safe ---------------------------------------- */
+#define KVC_VERSION_MAJOR 0 /* ABI stable within a major (libkvc.so.0) */
+#define KVC_VERSION_MINOR 1
+#define KVC_VERSION_PATCH 0
+#define KVC_VERSION_NUMBER (KVC_VERSION_MAJOR * 10000 + KVC_VERSION_MINOR * 100 + KVC_VERSION_PATCH)
+
+/* The .kvc format version this library writes; it reads every minor of this major. */
+#define KVC_FORMAT_MAJOR 1
+#define KVC_FORMAT_MINOR 0
+
+/** MAJOR*10000 + MINOR*100 + PATCH of the library loaded at run time. */
+KVC_API uint32_t kvc_version_number(void);
+/** "MAJOR.MINOR.PATCH" of the library loaded at run time; never NULL. */
+KVC_API const char* kvc_version_string(void);
+
+/* ---- Status: all functions here are thread-safe ----------------------------------------- */
+typedef int32_t kvc_status; /* not an enum: exactly 32 bits in every FFI */
+#define KVC_OK 0
+#define KVC_ERR_INVALID_ARGUMENT 1    /* NULL where not allowed, or a value out of range */
+#define KVC_ERR_BUFFER_TOO_SMALL 2    /* *out_size holds the capacity needed */
+#define KVC_ERR_CORRUPT_DATA 3        /* verification or checksum rejected the input */
+#define KVC_ERR_UNSUPPORTED_VERSION 4 /* format or struct newer than this library */
+#define KVC_ERR_OUT_OF_MEMORY 5
+#define KVC_ERR_DEVICE 6 /* no usable GPU, or a CUDA/cuBLAS/cuSOLVER failure */
+#define KVC_ERR_IO 7     /* a file could not be opened, read or written */
+#define KVC_ERR_INTERNAL 100 /* a bug: please report */
+
+/** The constant's name, e.g. "KVC_ERR_CORRUPT_DATA"; "KVC_ERR_UNKNOWN" for other values. */
+KVC_API const char* kvc_status_name(kvc_status status);
+
+/* ---- Types ------------------------------------------------------------------------------ */
+typedef int32_t kvc_dtype;
+#define KVC_DTYPE_F32 0
+#define KVC_DTYPE_F16 1
+#define KVC_DTYPE_BF16 2
+#define KVC_DTYPE_AS_STORED (-1) /* decompress only: the dtype the cache was compressed from */
+
+typedef int32_t kvc_device;
+#define KVC_DEVICE_CPU 0
+#define KVC_DEVICE_CUDA 1
+
+/** Number of usable devices of that kind: 1 for KVC_DEVICE_CPU, 0 for CUDA without a GPU. */
+KVC_API int32_t kvc_device_count(kvc_device device);
+
+/* ---- Context: one thread at a time per context; separate contexts run in parallel ------- */
+typedef struct kvc_context kvc_context;
+
+typedef struct kvc_context_params {
+  uint32_t struct_size; /* sizeof(kvc_context_params) as the caller compiled it */
+  kvc_device device;    /* KVC_DEVICE_CPU (default) */
+  int32_t device_index; /* which device of that kind; 0 */
+} kvc_context_params;
+
+/** Fills *params with defaults; struct_size is the caller's sizeof(*params). */
+KVC_API kvc_status kvc_context_params_default(kvc_context_params* params, uint32_t struct_size);
+/** Creates a context; params may be NULL for defaults. */
+KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx);
+/** Frees a context; NULL is a no-op. */
+KVC_API void kvc_context_free(kvc_context* ctx);
+/** Detail of the last failed call on ctx; "" after a success; valid until the next call. */
+KVC_API const char* kvc_context_last_error(const kvc_context* ctx);
+
+/* Progress of a long call: done of total units (chunks of a blob) finished so far. Called on the
+ * calling thread, from inside kvc_compress* and kvc_decompress; it must not call kvc on ctx. */
+typedef void (*kvc_progress_fn)(void* user_data, uint64_t done, uint64_t total);
+/** Sets (or with NULL clears) the progress callback of ctx. */
+KVC_API kvc_status kvc_context_set_progress(kvc_context* ctx, kvc_progress_fn callback,
+                                            void* user_data);
+
+/* ---- Cache shape: plain data; the caller owns and fills it ------------------------------ */
+/* A cache has num_layers layers; each has a key and a value tensor [kv_heads][tokens][head_dim].
+ * Strides are in elements; 0 means packed (head_stride = tokens*head_dim, token_stride =
+ * head_dim, layer_stride = kv_heads*head_stride). layer_stride is used only by calls that take
+ * one pointer for all layers. Elements of one token's head_dim are always contiguous. */
+typedef struct kvc_cache_shape {
+  uint32_t struct_size;
+  uint32_t num_layers;
+  uint32_t num_kv_heads;
+  uint32_t num_tokens;
+  uint32_t head_dim;
+  kvc_dtype dtype;
+  uint64_t layer_stride; /* elements between layers; 0 = packed */
+  uint64_t head_stride;  /* elements between heads of one layer; 0 = packed */
+  uint64_t token_stride; /* elements between tokens of one head; 0 = packed */
+} kvc_cache_shape;
+
+/** Fills *shape with zeros, dtype fp16 and packed strides. */
+KVC_API kvc_status kvc_cache_shape_default(kvc_cache_shape* shape, uint32_t struct_size);
+
+/* ---- Compress: one thread at a time per context ----------------------------------------- */
+typedef struct kvc_compress_params {
+  uint32_t struct_size;  /* sizeof(kvc_compress_params) as the caller compiled it */
+  int32_t key_bits;      /* 2, 3, 4 or 8; 16 = keys stored unquantized. Default 4 */
+  int32_t value_bits;    /* 2, 3, 4 or 8; 16 = values stored unquantized. Default 4 */
+  int32_t group_size;    /* 32, 64 or 128 elements per scale and zero point. Default 64 */
+  int32_t recent_tokens; /* newest tokens kept in full precision. Default 0 */
+  int32_t zstd_level;    /* 0 = no entropy stage; -7..22 = Zstandard level. Default 1 */
+  int32_t byte_shuffle;  /* KVC_SHUFFLE_*: byte planes of 16/32-bit data before Zstandard */
+} kvc_compress_params;
+
+#define KVC_SHUFFLE_AUTO 0 /* shuffle where it makes the output smaller (default) */
+#define KVC_SHUFFLE_OFF 1
+#define KVC_SHUFFLE_ON 2
+
+/** Fills *params with defaults; struct_size is the caller's sizeof(*params). */
+KVC_API kvc_status kvc_compress_params_default(kvc_compress_params* params, uint32_t struct_size);
+
+/* Figures of one compress call; the caller sets struct_size before passing it. */
+typedef struct kvc_metrics {
+  uint32_t struct_size;
+  uint32_t reserved;
+  uint64_t original_bytes;         /* keys + values as given */
+  uint64_t compressed_bytes;       /* the whole blob, every side stream included */
+  double compression_ratio;        /* original_bytes / compressed_bytes */
+  double bandwidth_savings_percent; /* 100 * (1 - compressed / original) */
+  double bits_per_element;         /* 8 * compressed_bytes / (elements of K and V) */
+  uint64_t tokens_total;
+  uint64_t tokens_kept;
+  double compress_ms;              /* wall time of the call */
+} kvc_metrics;
+
+/** Upper bound of the blob size kvc_compress can produce for this shape and params (0 when
+ * params or shape are invalid). */
+KVC_API size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_cache_shape* shape);
+
+/** Compresses one KV cache into a self-contained .kvc blob.
+ * @param params        NULL for defaults
+ * @param keys, values  caller memory, layer l at (char*)keys + l*layer_stride*elem_size
+ * @param dst           output buffer of dst_capacity bytes; size it with kvc_compress_bound()
+ * @param out_size      bytes written; on KVC_ERR_BUFFER_TOO_SMALL, the capacity needed
+ * @param out_metrics   optional (NULL); struct_size must be set
+ * @return KVC_OK, KVC_ERR_INVALID_ARGUMENT (bad shape or params, or non-finite input to a lossy
+ *         stage) or KVC_ERR_BUFFER_TOO_SMALL; kvc_context_last_error(ctx) names the value */
+KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* params,
+                                const kvc_cache_shape* shape, const void* keys, const void* values,
+                                void* dst, size_t dst_capacity, size_t* out_size,
+                                kvc_metrics* out_metrics);
+
+/** As kvc_compress, with one pointer per layer: key_layers[l] and value_layers[l] point at
+ * layer l ([kv_heads][tokens][head_dim] with the shape's head and token strides). */
+KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
+                                       const kvc_cache_shape* shape,
+                                       const void* const* key_layers,
+                                       const void* const* value_layers, void* dst,
+                                       size_t dst_capacity, size_t* out_size,
+                                       kvc_metrics* out_metrics);
+
+/* ---- Inspect, verify, decompress: one thread at a time per context ---------------------- */
+/* What a blob holds, read from its header without decoding any payload. */
+typedef struct kvc_blob_info {
+  uint32_t struct_size;
+  uint32_t format_major;
+  uint32_t format_minor;
+  uint32_t num_layers;
+  uint32_t num_kv_heads;
+  uint32_t num_tokens;
+  uint32_t head_dim;
+  kvc_dtype dtype; /* dtype the cache was compressed from */
+  int32_t key_bits;
+  int32_t value_bits;
+  int32_t group_size;
+  int32_t recent_tokens;
+  int32_t zstd_level;
+  int32_t byte_shuffle;
+  uint32_t num_chunks;
+  uint32_t reserved;
+  uint64_t original_bytes; /* keys + values in the original dtype */
+  uint64_t blob_bytes;     /* the whole blob */
+  char producer[64];       /* NUL-terminated name and version of the writer */
+} kvc_blob_info;
+
+/** Reads the header and footer of a blob (both verified) into *out_info. */
+KVC_API kvc_status kvc_inspect(kvc_context* ctx, const void* src, size_t src_size,
+                               kvc_blob_info* out_info);
+
+/** Checks every message with the FlatBuffers verifier and every checksum, without decoding.
+ * @return KVC_OK, KVC_ERR_CORRUPT_DATA or KVC_ERR_UNSUPPORTED_VERSION */
+KVC_API kvc_status kvc_verify(kvc_context* ctx, const void* src, size_t src_size);
+
+typedef struct kvc_decompress_params {
+  uint32_t struct_size;
+  kvc_dtype dtype;      /* output dtype; KVC_DTYPE_AS_STORED (default) keeps the original */
+  uint32_t first_layer; /* first layer to decode; 0 */
+  uint32_t num_layers;  /* layers to decode from first_layer; 0 = all that follow */
+} kvc_decompress_params;
+
+/** Fills *params with defaults; struct_size is the caller's sizeof(*params). */
+KVC_API kvc_status kvc_decompress_params_default(kvc_decompress_params* params,
+                                                 uint32_t struct_size);
+
+/** Decodes a blob into packed [layer][kv_heads][tokens][head_dim] key and value buffers.
+ * Layers outside the requested range are not read beyond their index entry.
+ * @param params        NULL for defaults
+ * @param keys, values  caller buffers of tensor_capacity bytes each
+ * @param out_tensor_bytes  bytes written to each; on KVC_ERR_BUFFER_TOO_SMALL, the size needed
+ * @return KVC_OK, KVC_ERR_CORRUPT_DATA, KVC_ERR_UNSUPPORTED_VERSION, KVC_ERR_BUFFER_TOO_SMALL
+ *         or KVC_ERR_INVALID_ARGUMENT */
+KVC_API kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params* params,
+                                  const void* src, size_t src_size, void* keys, void* values,
+                                  size_t tensor_capacity, size_t* out_tensor_bytes);
+
+/* ---- Quality: one thread at a time per context ------------------------------------------ */
+#define KVC_QUALITY_POOR 0
+#define KVC_QUALITY_ACCEPTABLE 1
+#define KVC_QUALITY_GOOD 2
+#define KVC_QUALITY_EXCELLENT 3
+
+/* Violation flags of kvc_quality.violations. */
+#define KVC_VIOLATION_KEY_COSINE 1u   /* key cosine similarity below min_cosine */
+#define KVC_VIOLATION_VALUE_COSINE 2u /* value cosine similarity below min_cosine */
+#define KVC_VIOLATION_KEY_SNR 4u      /* key SNR below min_snr_db */
+#define KVC_VIOLATION_VALUE_SNR 8u    /* value SNR below min_snr_db */
+#define KVC_VIOLATION_NON_FINITE 16u  /* a NaN or infinity where the original was finite */
+
+typedef struct kvc_quality_thresholds {
+  uint32_t struct_size;
+  float min_cosine; /* default 0.99 */
+  float min_snr_db; /* default 20 */
+} kvc_quality_thresholds;
+
+/** Fills *thresholds with defaults; struct_size is the caller's sizeof(*thresholds). */
+KVC_API kvc_status kvc_quality_thresholds_default(kvc_quality_thresholds* thresholds,
+                                                  uint32_t struct_size);
+
+/* Reconstruction error of a cache against its original; K, V and both together. */
+typedef struct kvc_quality {
+  uint32_t struct_size;
+  int32_t level;       /* KVC_QUALITY_* of the worse of K and V */
+  int32_t passed;      /* 1 when violations == 0 */
+  uint32_t violations; /* KVC_VIOLATION_* flags */
+  double key_rmse, key_snr_db, key_cosine, key_max_error;
+  double value_rmse, value_snr_db, value_cosine, value_max_error;
+  double rmse, snr_db, cosine, max_error; /* over K and V together */
+} kvc_quality;
+
+/** Level names: "POOR", "ACCEPTABLE", "GOOD", "EXCELLENT"; "UNKNOWN" otherwise. */
+KVC_API const char* kvc_quality_level_name(int32_t level);
+
+/** Compares a reconstructed cache (b) against its original (a). The shapes must agree in
+ * layers, heads, tokens and head_dim; dtypes and strides may differ.
+ * @param thresholds  NULL for defaults */
+KVC_API kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thresholds* thresholds,
+                                       const kvc_cache_shape* shape_a, const void* keys_a,
+                                       const void* values_a, const kvc_cache_shape* shape_b,
+                                       const void* keys_b, const void* values_b,
+                                       kvc_quality* out_quality);
+
+/* ---- Cache files: a kvc_cache is immutable once loaded; share it across threads freely -- */
+/* safetensors files with tensors layer_{i}_key / layer_{i}_value of shape [1, kv_heads, tokens,
+ * head_dim] or [kv_heads, tokens, head_dim], and the JSON sidecar <stem>.metadata.json. */
+typedef struct kvc_cache kvc_cache;
+
+/** Loads a safetensors KV cache (every safetensors rule is checked). */
+KVC_API kvc_status kvc_cache_load(kvc_context* ctx, const char* path, kvc_cache** out_cache);
+/** Frees a loaded cache; NULL is a no-op. */
+KVC_API void kvc_cache_free(kvc_cache* cache);
+/** Shape of a loaded cache (packed). */
+KVC_API kvc_status kvc_cache_get_shape(const kvc_cache* cache, kvc_cache_shape* out_shape);
+/** Packed keys or values ([layer][kv_heads][tokens][head_dim]) of a loaded cache; owned by it. */
+KVC_API const void* kvc_cache_keys(const kvc_cache* cache);
+KVC_API const void* kvc_cache_values(const kvc_cache* cache);
+/** Model name recorded in the file's metadata; "" when none. Owned by the cache. */
+KVC_API const char* kvc_cache_model_name(const kvc_cache* cache);
+
+/** Writes a KV cache as safetensors plus its metadata sidecar, atomically (temporary file and
+ * rename). model_name may be NULL. */
+KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
+                                  const void* keys, const void* values, const char* model_name);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* KVC_KVC_H_ */

@@ -1,0 +1,134 @@
+// compress.cpp: C API section "Compress": parameters, bound and the compress calls.
+#include <kvc/kvc.h>
+
+#include <chrono>
+#include <string>
+
+#include "api/context.h"
+#include "api/guard.h"
+#include "api/versioned_struct.h"
+#include "codecs/cache_codec.h"
+
+namespace {
+
+kvc_compress_params compress_defaults() {
+  kvc_compress_params p{};
+  p.struct_size = sizeof p;
+  p.key_bits = 4;
+  p.value_bits = 4;
+  p.group_size = 64;
+  p.recent_tokens = 0;
+  p.zstd_level = 1;
+  p.byte_shuffle = KVC_SHUFFLE_AUTO;
+  return p;
+}
+
+kvc::CompressSettings settings_from(const kvc_compress_params* given) {
+  const kvc_compress_params p = kvc::read_versioned(given, compress_defaults(),
+                                                    "kvc_compress_params");
+  kvc::CompressSettings s;
+  s.key_bits = p.key_bits;
+  s.value_bits = p.value_bits;
+  kvc::require(p.group_size > 0, "group_size " + std::to_string(p.group_size) +
+                                     " is not 32, 64 or 128");
+  s.group_size = static_cast<uint32_t>(p.group_size);
+  kvc::require(p.recent_tokens >= 0,
+               "recent_tokens " + std::to_string(p.recent_tokens) + " is negative");
+  s.recent_tokens = static_cast<uint32_t>(p.recent_tokens);
+  s.zstd_level = p.zstd_level;
+  kvc::require(p.byte_shuffle == KVC_SHUFFLE_AUTO || p.byte_shuffle == KVC_SHUFFLE_OFF ||
+                   p.byte_shuffle == KVC_SHUFFLE_ON,
+               "byte_shuffle " + std::to_string(p.byte_shuffle) +
+                   " is not KVC_SHUFFLE_AUTO, KVC_SHUFFLE_OFF or KVC_SHUFFLE_ON");
+  s.shuffle = static_cast<kvc::ShuffleMode>(p.byte_shuffle);
+  kvc::validate(s);
+  return s;
+}
+
+kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
+                        const kvc::CacheView& view, void* dst, size_t dst_capacity,
+                        size_t* out_size, kvc_metrics* out_metrics,
+                        std::chrono::steady_clock::time_point start) {
+  const kvc::CompressSettings s = settings_from(params);
+  kvc::require(out_size != nullptr, "out_size is NULL");
+  kvc::require(dst != nullptr || dst_capacity == 0, "dst is NULL with a capacity of " +
+                                                        std::to_string(dst_capacity));
+  const kvc::CompressResult r =
+      ctx->codec.compress(view, s, static_cast<unsigned char*>(dst), dst_capacity);
+  *out_size = r.blob_bytes;
+  if (!r.fits) {
+    throw kvc::Error(KVC_ERR_BUFFER_TOO_SMALL, "dst_capacity " + std::to_string(dst_capacity) +
+                                                  " is too small: the blob needs " +
+                                                  std::to_string(r.blob_bytes) + " bytes");
+  }
+  if (out_metrics != nullptr) {
+    kvc_metrics m{};
+    m.struct_size = sizeof m;
+    m.original_bytes = view.dims.total_bytes();
+    m.compressed_bytes = r.blob_bytes;
+    m.compression_ratio = static_cast<double>(m.original_bytes) / static_cast<double>(r.blob_bytes);
+    m.bandwidth_savings_percent =
+        100.0 * (1.0 - static_cast<double>(r.blob_bytes) / static_cast<double>(m.original_bytes));
+    m.bits_per_element = 8.0 * static_cast<double>(r.blob_bytes) /
+                         static_cast<double>(2 * view.dims.num_layers * view.dims.elements_per_tensor());
+    m.tokens_total = view.dims.num_tokens;
+    m.tokens_kept = view.dims.num_tokens;
+    m.compress_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              start)
+                        .count();
+    kvc::write_versioned(out_metrics, m, "out_metrics");
+  }
+  return KVC_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+KVC_API kvc_status kvc_compress_params_default(kvc_compress_params* params, uint32_t struct_size) {
+  return kvc::fill_default(params, struct_size, compress_defaults());
+}
+
+KVC_API kvc_status kvc_cache_shape_default(kvc_cache_shape* shape, uint32_t struct_size) {
+  kvc_cache_shape d{};
+  d.struct_size = sizeof d;
+  d.dtype = KVC_DTYPE_F16;
+  return kvc::fill_default(shape, struct_size, d);
+}
+
+KVC_API size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_cache_shape* shape) {
+  size_t bound = 0;
+  const kvc_status st = kvc::guarded_status([&] {
+    kvc::require(shape != nullptr, "shape is NULL");
+    bound = kvc::compress_bound(settings_from(params), kvc::dims_from_shape(*shape));
+  });
+  return st == KVC_OK ? bound : 0;
+}
+
+KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* params,
+                                const kvc_cache_shape* shape, const void* keys, const void* values,
+                                void* dst, size_t dst_capacity, size_t* out_size,
+                                kvc_metrics* out_metrics) {
+  const auto start = std::chrono::steady_clock::now();
+  return kvc::guarded(ctx, [&] {
+    kvc::require(shape != nullptr, "shape is NULL");
+    run_compress(ctx, params, kvc::view_from_packed(*shape, keys, values), dst, dst_capacity,
+                 out_size, out_metrics, start);
+  });
+}
+
+KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
+                                       const kvc_cache_shape* shape,
+                                       const void* const* key_layers,
+                                       const void* const* value_layers, void* dst,
+                                       size_t dst_capacity, size_t* out_size,
+                                       kvc_metrics* out_metrics) {
+  const auto start = std::chrono::steady_clock::now();
+  return kvc::guarded(ctx, [&] {
+    kvc::require(shape != nullptr, "shape is NULL");
+    run_compress(ctx, params, kvc::view_from_layers(*shape, key_layers, value_layers), dst,
+                 dst_capacity, out_size, out_metrics, start);
+  });
+}
+
+}  // extern "C"

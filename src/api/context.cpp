@@ -1,0 +1,63 @@
+// context.cpp: C API section "Context": creation, release and the last error message.
+#include "api/context.h"
+
+#include <kvc/kvc.h>
+
+#include <new>
+#include <string>
+
+#include "api/guard.h"
+#include "api/versioned_struct.h"
+
+namespace {
+
+kvc_context_params context_defaults() {
+  kvc_context_params p{};
+  p.struct_size = sizeof p;
+  p.device = KVC_DEVICE_CPU;
+  p.device_index = 0;
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+KVC_API kvc_status kvc_context_params_default(kvc_context_params* params, uint32_t struct_size) {
+  return kvc::fill_default(params, struct_size, context_defaults());
+}
+
+KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx) {
+  if (out_ctx == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+  *out_ctx = nullptr;
+  return kvc::guarded_status([&] {
+    const kvc_context_params p =
+        kvc::read_versioned(params, context_defaults(), "kvc_context_params");
+    if (p.device == KVC_DEVICE_CUDA) {
+      throw kvc::Error(KVC_ERR_DEVICE, "no CUDA device: the CUDA backend is not available");
+    }
+    kvc::require(p.device == KVC_DEVICE_CPU,
+                 "device " + std::to_string(p.device) + " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");
+    kvc::require(p.device_index == 0, "device_index " + std::to_string(p.device_index) +
+                                          " does not exist (one CPU device)");
+    *out_ctx = new kvc_context(kvc::cpu_backend());
+  });
+}
+
+KVC_API void kvc_context_free(kvc_context* ctx) { delete ctx; }
+
+KVC_API kvc_status kvc_context_set_progress(kvc_context* ctx, kvc_progress_fn callback,
+                                            void* user_data) {
+  return kvc::guarded(ctx, [&] {
+    ctx->codec.set_progress([callback, user_data](uint64_t done, uint64_t total) {
+      if (callback != nullptr) callback(user_data, done, total);
+    });
+  });
+}
+
+KVC_API const char* kvc_context_last_error(const kvc_context* ctx) {
+  if (ctx == nullptr) return "ctx is NULL";
+  return ctx->last_error.c_str();
+}
+
+}  // extern "C"

@@ -1,0 +1,70 @@
+// cpu_backend.cpp: the CPU Backend; dispatches to the AVX2 kernels when the processor has them.
+#include <algorithm>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_kernels.h"
+
+namespace kvc {
+
+uint64_t QuantGeometry::groups() const {
+  if (axis == GroupAxis::Tokens) {
+    const uint64_t token_groups = (uint64_t{tokens} + group_size - 1) / group_size;
+    return uint64_t{heads} * token_groups * head_dim;
+  }
+  const uint64_t row_groups = (uint64_t{head_dim} + group_size - 1) / group_size;
+  return uint64_t{heads} * tokens * row_groups;
+}
+
+uint64_t QuantGeometry::code_bytes() const { return (elements() * bits + 7) / 8; }
+
+namespace {
+
+const cpu::Kernels& pick_kernels() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c")) {
+    return cpu::avx2::kernels();
+  }
+#endif
+  return cpu::generic::kernels();
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend() : kernels_(pick_kernels()) {}
+  const char* name() const override { return kernels_.name; }
+  QuantOutcome quantize(const QuantizeJob& job) const override { return kernels_.quantize(job); }
+  void dequantize(const DequantizeJob& job) const override { kernels_.dequantize(job); }
+
+  void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype,
+               size_t n) const override {
+    if (src_dtype == dst_dtype) {
+      std::copy_n(static_cast<const unsigned char*>(src), n * dtype_size(src_dtype),
+                  static_cast<unsigned char*>(dst));
+      return;
+    }
+    constexpr size_t kStep = 4096;
+    float buffer[kStep];
+    for (size_t i = 0; i < n; i += kStep) {
+      const size_t m = std::min(kStep, n - i);
+      kernels_.to_f32(static_cast<const unsigned char*>(src) + i * dtype_size(src_dtype),
+                      src_dtype, buffer, m);
+      kernels_.from_f32(buffer, static_cast<unsigned char*>(dst) + i * dtype_size(dst_dtype),
+                        dst_dtype, m);
+    }
+  }
+
+ private:
+  const cpu::Kernels& kernels_;
+};
+
+}  // namespace
+
+const Backend& cpu_backend() {
+  static const CpuBackend backend;
+  return backend;
+}
+
+}  // namespace kvc

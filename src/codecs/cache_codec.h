@@ -1,0 +1,71 @@
+// cache_codec.h: the whole-cache pipeline: compress a cache view into a .kvc blob, and decode a
+// blob (all layers or a range) back into packed tensors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "backend/backend.h"
+#include "codecs/quant_groupwise.h"
+#include "core/cache_view.h"
+
+namespace kvc {
+
+struct CompressSettings {
+  int key_bits = 4;
+  int value_bits = 4;
+  uint32_t group_size = 64;
+  uint32_t recent_tokens = 0;
+  int zstd_level = 1;
+  ShuffleMode shuffle = ShuffleMode::Auto;
+};
+
+// Throws Error(KVC_ERR_INVALID_ARGUMENT) naming the first field out of range.
+void validate(const CompressSettings& s);
+
+// Upper bound of the blob size for these settings and dimensions.
+uint64_t compress_bound(const CompressSettings& s, const CacheDims& dims);
+
+struct CompressResult {
+  size_t blob_bytes = 0;  // bytes written, or needed when !fits
+  bool fits = true;
+};
+
+struct DecodeRange {
+  uint32_t first_layer = 0;
+  uint32_t num_layers = 0;  // 0 = to the end
+};
+
+// Reusable encoder/decoder state of one context (scratch buffers, zstd contexts).
+class CacheCodec {
+ public:
+  explicit CacheCodec(const Backend& backend);
+  ~CacheCodec();
+  CacheCodec(const CacheCodec&) = delete;
+  CacheCodec& operator=(const CacheCodec&) = delete;
+
+  // Called after each chunk encoded or decoded: (chunks done, chunks in the call).
+  using Progress = std::function<void(uint64_t done, uint64_t total)>;
+  void set_progress(Progress progress);
+
+  CompressResult compress(const CacheView& cache, const CompressSettings& settings,
+                          unsigned char* dst, size_t capacity);
+
+  // Decodes layers [first, first+count) of a blob into packed [layer][head][token][dim] buffers
+  // of output_dtype. Checks capacity first; returns the bytes each tensor buffer needs.
+  struct DecodeResult {
+    uint64_t tensor_bytes = 0;
+    bool fits = true;
+  };
+  DecodeResult decompress(const void* blob, size_t blob_bytes, const DecodeRange& range,
+                          int output_dtype /* kvc_dtype or KVC_DTYPE_AS_STORED */, void* keys,
+                          void* values, size_t capacity);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace kvc

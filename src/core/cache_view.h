@@ -1,0 +1,67 @@
+// cache_view.h: read-only views of caller-owned KV caches (per-layer pointers plus strides).
+#pragma once
+
+#include <kvc/kvc.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace kvc {
+
+// Dimensions and dtype of a cache; strides are per tensor, in elements.
+struct CacheDims {
+  uint32_t num_layers = 0;
+  uint32_t num_kv_heads = 0;
+  uint32_t num_tokens = 0;
+  uint32_t head_dim = 0;
+  DType dtype = DType::F16;
+
+  uint64_t elements_per_tensor() const {
+    return uint64_t{num_kv_heads} * num_tokens * head_dim;  // one layer's K (or V)
+  }
+  uint64_t bytes_per_tensor() const { return elements_per_tensor() * dtype_size(dtype); }
+  uint64_t total_bytes() const { return 2 * uint64_t{num_layers} * bytes_per_tensor(); }
+};
+
+// One layer's K or V: element (h, t, d) is at base + h*head_stride + t*token_stride + d.
+struct TensorView {
+  const void* base = nullptr;
+  uint64_t head_stride = 0;
+  uint64_t token_stride = 0;
+  DType dtype = DType::F16;
+
+  const unsigned char* row(uint32_t head, uint32_t token) const {
+    return static_cast<const unsigned char*>(base) +
+           (head * head_stride + token * token_stride) * dtype_size(dtype);
+  }
+};
+
+// A whole cache: per-layer pointers to K and V with shared strides.
+struct CacheView {
+  CacheDims dims;
+  uint64_t head_stride = 0;
+  uint64_t token_stride = 0;
+  std::vector<const void*> keys;    // num_layers pointers
+  std::vector<const void*> values;  // num_layers pointers
+
+  TensorView key(uint32_t layer) const {
+    return {keys[layer], head_stride, token_stride, dims.dtype};
+  }
+  TensorView value(uint32_t layer) const {
+    return {values[layer], head_stride, token_stride, dims.dtype};
+  }
+};
+
+// Checks a kvc_cache_shape (struct_size, dimensions, dtype, strides) and returns its dims;
+// throws Error(KVC_ERR_INVALID_ARGUMENT) naming the bad field.
+CacheDims dims_from_shape(const kvc_cache_shape& shape);
+
+// A view of caller memory: one pointer per layer, or one pointer plus the layer stride.
+CacheView view_from_layers(const kvc_cache_shape& shape, const void* const* key_layers,
+                           const void* const* value_layers);
+CacheView view_from_packed(const kvc_cache_shape& shape, const void* keys, const void* values);
+
+}  // namespace kvc

@@ -1,0 +1,32 @@
+// checksum.h: XXH3-64 (seed 0), the checksum of every payload, message and file of the format.
+#pragma once
+
+#include <xxhash.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+namespace kvc::format {
+
+inline uint64_t checksum(const void* data, size_t n) { return XXH3_64bits(data, n); }
+
+// Streaming XXH3-64 over a sequence of byte ranges.
+class StreamingChecksum {
+ public:
+  StreamingChecksum() : state_(XXH3_createState()) {
+    if (state_ == nullptr) throw std::bad_alloc();
+    XXH3_64bits_reset(state_);
+  }
+  ~StreamingChecksum() { XXH3_freeState(state_); }
+  StreamingChecksum(const StreamingChecksum&) = delete;
+  StreamingChecksum& operator=(const StreamingChecksum&) = delete;
+
+  void update(const void* data, size_t n) { XXH3_64bits_update(state_, data, n); }
+  uint64_t digest() const { return XXH3_64bits_digest(state_); }
+
+ private:
+  XXH3_state_t* state_;
+};
+
+}  // namespace kvc::format

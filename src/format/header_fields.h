@@ -1,0 +1,38 @@
+// header_fields.h: the decoded contents of a .kvc Header and Chunk message, as the core uses them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "codecs/quant_groupwise.h"
+#include "core/cache_view.h"
+
+namespace kvc::format {
+
+enum class TensorKind : uint8_t { Key = 0, Value = 1 };
+
+struct HeaderFields {
+  uint32_t format_major = 0;
+  uint32_t format_minor = 0;
+  std::string producer;
+  CacheDims dims;
+  int key_bits = 4;
+  int value_bits = 4;
+  uint32_t group_size = 64;
+  uint32_t recent_tokens = 0;
+  int zstd_level = 1;
+  int byte_shuffle = 0;
+};
+
+// One chunk as read from a blob: its message fields and where its payload lies.
+struct ChunkRecord {
+  uint32_t layer = 0;
+  TensorKind tensor = TensorKind::Key;
+  uint32_t token_begin = 0;
+  uint32_t token_count = 0;
+  ChunkEncoding encoding;
+  const unsigned char* payload = nullptr;
+  uint64_t payload_bytes = 0;
+};
+
+}  // namespace kvc::format
