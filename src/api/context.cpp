@@ -8,6 +8,7 @@
 
 #include "api/guard.h"
 #include "api/versioned_struct.h"
+#include "backend/plugin_loader.h"
 
 namespace {
 
@@ -34,7 +35,17 @@ KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_cont
     const kvc_context_params p =
         kvc::read_versioned(params, context_defaults(), "kvc_context_params");
     if (p.device == KVC_DEVICE_CUDA) {
-      throw kvc::Error(KVC_ERR_DEVICE, "no CUDA device: the CUDA backend is not available");
+      const kvc::CudaPlugin& plugin = kvc::cuda_plugin();
+      if (!plugin.loaded) {
+        throw kvc::Error(KVC_ERR_DEVICE, "no CUDA backend: " + plugin.why_not);
+      }
+      if (plugin.device_count() <= p.device_index) {
+        throw kvc::Error(KVC_ERR_DEVICE, "no CUDA device " + std::to_string(p.device_index) +
+                                             " (found " + std::to_string(plugin.device_count()) +
+                                             ")");
+      }
+      throw kvc::Error(KVC_ERR_DEVICE,
+                       "CUDA compression kernels are not in this release; use KVC_DEVICE_CPU");
     }
     kvc::require(p.device == KVC_DEVICE_CPU,
                  "device " + std::to_string(p.device) + " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");

@@ -1,6 +1,8 @@
 // version_status.cpp: C API section "Version" and "Status": version numbers, status names, devices.
 #include <kvc/kvc.h>
 
+#include "backend/plugin_loader.h"
+
 #define KVC_STRINGIFY_INNER(x) #x
 #define KVC_STRINGIFY(x) KVC_STRINGIFY_INNER(x)
 
@@ -39,8 +41,14 @@ KVC_API const char* kvc_status_name(kvc_status status) {
 }
 
 KVC_API int32_t kvc_device_count(kvc_device device) {
-  // The CUDA plugin (libkvc_cuda.so) is not part of this release: no CUDA device is usable yet.
-  return device == KVC_DEVICE_CPU ? 1 : 0;
+  if (device == KVC_DEVICE_CPU) return 1;
+  if (device != KVC_DEVICE_CUDA) return 0;
+  try {
+    const kvc::CudaPlugin& plugin = kvc::cuda_plugin();
+    return plugin.loaded ? plugin.device_count() : 0;
+  } catch (...) {
+    return 0;
+  }
 }
 
 }  // extern "C"

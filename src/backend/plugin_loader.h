@@ -1,0 +1,19 @@
+// plugin_loader.h: finds and opens libkvc_cuda.so at run time; absent or unusable means no GPU.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kvc {
+
+struct CudaPlugin {
+  bool loaded = false;
+  std::string why_not;  // when not loaded: what was tried and why it failed
+  int32_t (*device_count)() = nullptr;
+};
+
+// Loads the plugin once (thread-safe); later calls return the same result. Looks next to
+// libkvc.so first, then on the library search path; KVC_CUDA_PLUGIN overrides the path.
+const CudaPlugin& cuda_plugin();
+
+}  // namespace kvc
