@@ -2,18 +2,14 @@
 #include <kvc/kvc.h>
 
 #include "backend/plugin_loader.h"
+#include "core/version.h"
 
-#define KVC_STRINGIFY_INNER(x) #x
-#define KVC_STRINGIFY(x) KVC_STRINGIFY_INNER(x)
 
 extern "C" {
 
 KVC_API uint32_t kvc_version_number(void) { return KVC_VERSION_NUMBER; }
 
-KVC_API const char* kvc_version_string(void) {
-  return KVC_STRINGIFY(KVC_VERSION_MAJOR) "." KVC_STRINGIFY(KVC_VERSION_MINOR) "." KVC_STRINGIFY(
-      KVC_VERSION_PATCH);
-}
+KVC_API const char* kvc_version_string(void) { return kvc::kVersionString; }
 
 KVC_API const char* kvc_status_name(kvc_status status) {
   switch (status) {

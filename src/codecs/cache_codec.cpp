@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/version.h"
 #include "format/layout.h"
 #include "format/reader.h"
 #include "format/writer.h"
@@ -100,7 +101,7 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
   format::HeaderFields h;
   h.format_major = KVC_FORMAT_MAJOR;
   h.format_minor = KVC_FORMAT_MINOR;
-  h.producer = std::string("kvc ") + kvc_version_string();
+  h.producer = std::string("kvc ") + kVersionString;
   h.dims = d;
   h.key_bits = s.key_bits;
   h.value_bits = s.value_bits;
