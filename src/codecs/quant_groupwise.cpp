@@ -55,6 +55,7 @@ void TensorEncoder::gather(const TensorView& input, uint32_t heads, uint32_t tok
                            uint32_t tokens, uint32_t head_dim) {
   const size_t row_bytes = size_t{head_dim} * dtype_size(input.dtype);
   raw_.resize(size_t{heads} * tokens * row_bytes);
+  if (raw_.empty()) return;
   unsigned char* out = raw_.data();
   for (uint32_t h = 0; h < heads; ++h) {
     if (input.token_stride == head_dim) {  // this head's rows are contiguous

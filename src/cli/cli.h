@@ -1,0 +1,137 @@
+// cli.h: what the kvc tool's subcommands share: failures and exit codes, files, progress, output.
+#pragma once
+
+#include <kvc/kvc.h>
+
+#include <CLI/CLI.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace kvc::cli {
+
+using nlohmann::json;
+
+// Exit codes of the tool.
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;    // I/O, invalid argument, out of memory, internal
+constexpr int kExitUsage = 2;    // bad flags or missing arguments
+constexpr int kExitCorrupt = 3;  // corrupt data, unsupported format, failed verification
+
+// The one exception the subcommands throw; main turns it into a message and an exit code.
+class Failure {
+ public:
+  Failure(std::string status_name, std::string message, int exit_code)
+      : status_name_(std::move(status_name)), message_(std::move(message)), exit_code_(exit_code) {}
+  const std::string& status_name() const { return status_name_; }
+  const std::string& message() const { return message_; }
+  int exit_code() const { return exit_code_; }
+
+ private:
+  std::string status_name_;
+  std::string message_;
+  int exit_code_;
+};
+
+// Exit code of a failed kvc_status: 3 for corrupt data or an unsupported version, else 1.
+int exit_code_for(kvc_status status);
+
+// A Failure for status with message.
+Failure failure(kvc_status status, const std::string& message);
+
+// A kvc_context for one run; failed calls become Failures carrying its last error.
+class Context {
+ public:
+  Context();
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  kvc_context* get() const { return ctx_; }
+  // Throws the Failure for status (with what, then kvc_context_last_error) unless it is KVC_OK.
+  void check(kvc_status status, const std::string& what) const;
+
+ private:
+  kvc_context* ctx_ = nullptr;
+};
+
+// A loaded safetensors cache, freed with kvc_cache_free.
+struct CacheDeleter {
+  void operator()(kvc_cache* cache) const { kvc_cache_free(cache); }
+};
+using CachePtr = std::unique_ptr<kvc_cache, CacheDeleter>;
+
+// Bytes of a heap buffer that is not zeroed first (its pages are touched only when written).
+struct Buffer {
+  std::unique_ptr<unsigned char[]> data;
+  size_t size_bytes = 0;
+};
+Buffer allocate(size_t size_bytes);
+
+// Reads a whole file; a missing or unreadable file is KVC_ERR_IO with the path and strerror.
+std::vector<unsigned char> read_file(const std::string& path);
+
+// Writes data to path atomically: "<path>.tmp.<pid>", fsync, rename. The temporary file is
+// removed on any failure (and on SIGINT, SIGTERM or SIGHUP), so path is never left torn.
+void write_file_atomic(const std::string& path, const void* data, size_t size_bytes);
+
+// Draws a one-line progress indicator on stderr while a long call runs, when stderr is a
+// terminal; does nothing otherwise. Registered on the context for the lifetime of the object.
+class Progress {
+ public:
+  Progress(const Context& ctx, const char* label);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+ private:
+  static void on_progress(void* user_data, uint64_t done, uint64_t total);
+  void clear();
+
+  const Context& ctx_;
+  const char* label_;
+  int last_percent_ = -1;
+  size_t drawn_chars_ = 0;
+};
+
+// printf into a std::string.
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Prints text to stdout (human-readable mode).
+void print(const std::string& text);
+// Prints one JSON document (and a newline) to stdout.
+void print_json(const json& document);
+
+// "float16", "float32", "bfloat16" or "dtype <n>".
+std::string dtype_name(kvc_dtype dtype);
+// Bytes of one element of dtype; 0 for an unknown dtype.
+size_t dtype_bytes(kvc_dtype dtype);
+// "auto", "off", "on" or "shuffle <n>".
+std::string shuffle_name(int32_t byte_shuffle);
+// The shape as JSON: num_layers, num_kv_heads, num_tokens, head_dim, dtype.
+json shape_json(const kvc_cache_shape& shape);
+// "5 layers x 4 kv heads x 512 tokens x 8 head_dim, float16".
+std::string shape_text(const kvc_cache_shape& shape);
+// A byte count with its binary unit: "23.5 MiB (24641536 bytes)".
+std::string bytes_text(uint64_t bytes);
+
+// One subcommand: its CLI11 app, its --json flag, and what runs it after parsing.
+struct Command {
+  CLI::App* app = nullptr;
+  std::shared_ptr<const bool> is_json;
+  std::function<int()> run;
+};
+
+// Adds the --json flag every subcommand has.
+void add_json_flag(CLI::App& sub, bool& is_json);
+
+Command add_compress_command(CLI::App& app);
+Command add_decompress_command(CLI::App& app);
+Command add_inspect_command(CLI::App& app);
+Command add_verify_command(CLI::App& app);
+
+}  // namespace kvc::cli
