@@ -40,8 +40,8 @@ typedef int32_t kvc_status; /* not an enum: exactly 32 bits in every FFI */
 #define KVC_ERR_CORRUPT_DATA 3        /* verification or checksum rejected the input */
 #define KVC_ERR_UNSUPPORTED_VERSION 4 /* format or struct newer than this library */
 #define KVC_ERR_OUT_OF_MEMORY 5
-#define KVC_ERR_DEVICE 6 /* no usable GPU, or a CUDA/cuBLAS/cuSOLVER failure */
-#define KVC_ERR_IO 7     /* a file could not be opened, read or written */
+#define KVC_ERR_DEVICE 6     /* no usable GPU, or a CUDA/cuBLAS/cuSOLVER failure */
+#define KVC_ERR_IO 7         /* a file could not be opened, read or written */
 #define KVC_ERR_INTERNAL 100 /* a bug: please report */
 
 /** The constant's name, e.g. "KVC_ERR_CORRUPT_DATA"; "KVC_ERR_UNKNOWN" for other values. */
@@ -128,14 +128,14 @@ KVC_API kvc_status kvc_compress_params_default(kvc_compress_params* params, uint
 typedef struct kvc_metrics {
   uint32_t struct_size;
   uint32_t reserved;
-  uint64_t original_bytes;         /* keys + values as given */
-  uint64_t compressed_bytes;       /* the whole blob, every side stream included */
-  double compression_ratio;        /* original_bytes / compressed_bytes */
+  uint64_t original_bytes;          /* keys + values as given */
+  uint64_t compressed_bytes;        /* the whole blob, every side stream included */
+  double compression_ratio;         /* original_bytes / compressed_bytes */
   double bandwidth_savings_percent; /* 100 * (1 - compressed / original) */
-  double bits_per_element;         /* 8 * compressed_bytes / (elements of K and V) */
+  double bits_per_element;          /* 8 * compressed_bytes / (elements of K and V) */
   uint64_t tokens_total;
   uint64_t tokens_kept;
-  double compress_ms;              /* wall time of the call */
+  double compress_ms; /* wall time of the call */
 } kvc_metrics;
 
 /** Upper bound of the blob size kvc_compress can produce for this shape and params (0 when
@@ -158,8 +158,7 @@ KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* par
 /** As kvc_compress, with one pointer per layer: key_layers[l] and value_layers[l] point at
  * layer l ([kv_heads][tokens][head_dim] with the shape's head and token strides). */
 KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
-                                       const kvc_cache_shape* shape,
-                                       const void* const* key_layers,
+                                       const kvc_cache_shape* shape, const void* const* key_layers,
                                        const void* const* value_layers, void* dst,
                                        size_t dst_capacity, size_t* out_size,
                                        kvc_metrics* out_metrics);

@@ -24,13 +24,13 @@ kvc_compress_params compress_defaults() {
 }
 
 kvc::CompressSettings settings_from(const kvc_compress_params* given) {
-  const kvc_compress_params p = kvc::read_versioned(given, compress_defaults(),
-                                                    "kvc_compress_params");
+  const kvc_compress_params p =
+      kvc::read_versioned(given, compress_defaults(), "kvc_compress_params");
   kvc::CompressSettings s;
   s.key_bits = p.key_bits;
   s.value_bits = p.value_bits;
-  kvc::require(p.group_size > 0, "group_size " + std::to_string(p.group_size) +
-                                     " is not 32, 64 or 128");
+  kvc::require(p.group_size > 0,
+               "group_size " + std::to_string(p.group_size) + " is not 32, 64 or 128");
   s.group_size = static_cast<uint32_t>(p.group_size);
   kvc::require(p.recent_tokens >= 0,
                "recent_tokens " + std::to_string(p.recent_tokens) + " is negative");
@@ -51,15 +51,15 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
                         std::chrono::steady_clock::time_point start) {
   const kvc::CompressSettings s = settings_from(params);
   kvc::require(out_size != nullptr, "out_size is NULL");
-  kvc::require(dst != nullptr || dst_capacity == 0, "dst is NULL with a capacity of " +
-                                                        std::to_string(dst_capacity));
+  kvc::require(dst != nullptr || dst_capacity == 0,
+               "dst is NULL with a capacity of " + std::to_string(dst_capacity));
   const kvc::CompressResult r =
       ctx->codec.compress(view, s, static_cast<unsigned char*>(dst), dst_capacity);
   *out_size = r.blob_bytes;
   if (!r.fits) {
     throw kvc::Error(KVC_ERR_BUFFER_TOO_SMALL, "dst_capacity " + std::to_string(dst_capacity) +
-                                                  " is too small: the blob needs " +
-                                                  std::to_string(r.blob_bytes) + " bytes");
+                                                   " is too small: the blob needs " +
+                                                   std::to_string(r.blob_bytes) + " bytes");
   }
   if (out_metrics != nullptr) {
     kvc_metrics m{};
@@ -69,13 +69,13 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
     m.compression_ratio = static_cast<double>(m.original_bytes) / static_cast<double>(r.blob_bytes);
     m.bandwidth_savings_percent =
         100.0 * (1.0 - static_cast<double>(r.blob_bytes) / static_cast<double>(m.original_bytes));
-    m.bits_per_element = 8.0 * static_cast<double>(r.blob_bytes) /
-                         static_cast<double>(2 * view.dims.num_layers * view.dims.elements_per_tensor());
+    m.bits_per_element =
+        8.0 * static_cast<double>(r.blob_bytes) /
+        static_cast<double>(2 * view.dims.num_layers * view.dims.elements_per_tensor());
     m.tokens_total = view.dims.num_tokens;
     m.tokens_kept = view.dims.num_tokens;
-    m.compress_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                              start)
-                        .count();
+    m.compress_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     kvc::write_versioned(out_metrics, m, "out_metrics");
   }
   return KVC_OK;
@@ -118,8 +118,7 @@ KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* par
 }
 
 KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
-                                       const kvc_cache_shape* shape,
-                                       const void* const* key_layers,
+                                       const kvc_cache_shape* shape, const void* const* key_layers,
                                        const void* const* value_layers, void* dst,
                                        size_t dst_capacity, size_t* out_size,
                                        kvc_metrics* out_metrics) {

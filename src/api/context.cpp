@@ -47,8 +47,8 @@ KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_cont
       throw kvc::Error(KVC_ERR_DEVICE,
                        "CUDA compression kernels are not in this release; use KVC_DEVICE_CPU");
     }
-    kvc::require(p.device == KVC_DEVICE_CPU,
-                 "device " + std::to_string(p.device) + " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");
+    kvc::require(p.device == KVC_DEVICE_CPU, "device " + std::to_string(p.device) +
+                                                 " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");
     kvc::require(p.device_index == 0, "device_index " + std::to_string(p.device_index) +
                                           " does not exist (one CPU device)");
     *out_ctx = new kvc_context(kvc::cpu_backend());

@@ -77,8 +77,8 @@ KVC_API kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params*
     kvc::DecodeRange range;
     range.first_layer = p.first_layer;
     range.num_layers = p.num_layers;
-    const auto r = ctx->codec.decompress(src, src_size, range, p.dtype, keys, values,
-                                         tensor_capacity);
+    const auto r =
+        ctx->codec.decompress(src, src_size, range, p.dtype, keys, values, tensor_capacity);
     *out_tensor_bytes = r.tensor_bytes;
     if (!r.fits) {
       throw kvc::Error(KVC_ERR_BUFFER_TOO_SMALL,

@@ -4,7 +4,6 @@
 #include "backend/plugin_loader.h"
 #include "core/version.h"
 
-
 extern "C" {
 
 KVC_API uint32_t kvc_version_number(void) { return KVC_VERSION_NUMBER; }

@@ -28,8 +28,8 @@ struct QuantGeometry {
   GroupAxis axis = GroupAxis::Tokens;
 
   uint64_t elements() const { return uint64_t{heads} * tokens * head_dim; }
-  uint64_t groups() const;       // scale/zero pairs
-  uint64_t code_bytes() const;   // bit-packed codes, LSB first, [head][token][dim] order
+  uint64_t groups() const;      // scale/zero pairs
+  uint64_t code_bytes() const;  // bit-packed codes, LSB first, [head][token][dim] order
 };
 
 enum class QuantOutcome {

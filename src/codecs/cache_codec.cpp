@@ -48,8 +48,8 @@ uint64_t payload_bound(const TensorCodecParams& p, const CacheDims& d) {
   e.quantized_tokens = d.num_tokens - std::min(p.recent_tokens, d.num_tokens);
   e.side = SideDType::F32;
   uint64_t total = 0;
-  for (const SectionInfo& s : expected_sections(e, d.num_kv_heads, d.num_tokens, d.head_dim,
-                                                d.dtype)) {
+  for (const SectionInfo& s :
+       expected_sections(e, d.num_kv_heads, d.num_tokens, d.head_dim, d.dtype)) {
     total += s.raw_bytes;
   }
   return total;
@@ -72,8 +72,8 @@ uint64_t compress_bound(const CompressSettings& s, const CacheDims& d) {
   const uint64_t per_layer = 2 * kChunkMessageBound + 2 * kFooterPerChunkBound +
                              payload_bound(tensor_params(s, true), d) +
                              payload_bound(tensor_params(s, false), d);
-  return format::kPreambleBytes + kHeaderMessageBound + kFooterFixedBound +
-         format::kTrailerBytes + uint64_t{d.num_layers} * per_layer;
+  return format::kPreambleBytes + kHeaderMessageBound + kFooterFixedBound + format::kTrailerBytes +
+         uint64_t{d.num_layers} * per_layer;
 }
 
 struct CacheCodec::State {
@@ -118,11 +118,10 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
     for (const format::TensorKind kind : {format::TensorKind::Key, format::TensorKind::Value}) {
       const bool is_key = kind == format::TensorKind::Key;
       state_->payload.clear();
-      const std::string label =
-          "layer " + std::to_string(layer) + (is_key ? " keys" : " values");
+      const std::string label = "layer " + std::to_string(layer) + (is_key ? " keys" : " values");
       const ChunkEncoding e = state_->encoder.encode(
-          is_key ? cache.key(layer) : cache.value(layer), d.num_kv_heads, d.num_tokens,
-          d.head_dim, is_key ? key_params : value_params, state_->payload, label);
+          is_key ? cache.key(layer) : cache.value(layer), d.num_kv_heads, d.num_tokens, d.head_dim,
+          is_key ? key_params : value_params, state_->payload, label);
       writer.write_chunk(layer, kind, 0, d.num_tokens, e, state_->payload.data(),
                          state_->payload.size());
       state_->report(2 * uint64_t{layer} + (is_key ? 1 : 2), 2 * uint64_t{d.num_layers});
@@ -139,9 +138,9 @@ CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_by
                                                 void* keys, void* values, size_t capacity) {
   const format::BlobReader reader(blob, blob_bytes);
   const CacheDims& d = reader.header().dims;
-  require(range.first_layer < d.num_layers,
-          "first_layer " + std::to_string(range.first_layer) + " is not below num_layers " +
-              std::to_string(d.num_layers));
+  require(range.first_layer < d.num_layers, "first_layer " + std::to_string(range.first_layer) +
+                                                " is not below num_layers " +
+                                                std::to_string(d.num_layers));
   const uint32_t count = range.num_layers ? range.num_layers : d.num_layers - range.first_layer;
   require(count <= d.num_layers - range.first_layer,
           "layers [" + std::to_string(range.first_layer) + ", +" + std::to_string(count) +
@@ -163,9 +162,9 @@ CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_by
     const uint32_t layer = range.first_layer + i;
     for (const format::TensorKind kind : {format::TensorKind::Key, format::TensorKind::Value}) {
       const format::ChunkRecord rec = reader.read_chunk(reader.chunk_index(layer, kind));
-      unsigned char* out = static_cast<unsigned char*>(
-                               kind == format::TensorKind::Key ? keys : values) +
-                           i * layer_bytes;
+      unsigned char* out =
+          static_cast<unsigned char*>(kind == format::TensorKind::Key ? keys : values) +
+          i * layer_bytes;
       state_->decoder.decode(rec.encoding, d.num_kv_heads, d.num_tokens, d.head_dim, d.dtype,
                              rec.payload, rec.payload_bytes, out, out_dtype);
       state_->report(2 * uint64_t{i} + (kind == format::TensorKind::Key ? 1 : 2),

@@ -93,8 +93,8 @@ SectionInfo SectionEncoder::append(SectionKind kind, const void* raw, size_t raw
   if (level != 0 && raw_bytes > 0) {
     // Zstandard only when it saves bytes: give it at most raw_bytes - 1 of room.
     payload.resize(start + raw_bytes);
-    const size_t written = compress_into(src, raw_bytes, level, payload.data() + start,
-                                         raw_bytes - 1);
+    const size_t written =
+        compress_into(src, raw_bytes, level, payload.data() + start, raw_bytes - 1);
     if (written != SIZE_MAX) {
       payload.resize(start + written);
       info.encoding = SectionEncoding::Zstd;
@@ -117,14 +117,13 @@ SectionDecoder::SectionDecoder() : dctx_(ZSTD_createDCtx()) {
 
 SectionDecoder::~SectionDecoder() { ZSTD_freeDCtx(dctx_); }
 
-void SectionDecoder::decode(const SectionInfo& info, const unsigned char* src,
-                            unsigned char* dst) {
+void SectionDecoder::decode(const SectionInfo& info, const unsigned char* src, unsigned char* dst) {
   const size_t width = info.shuffle_width;
   if (width != 0) {
-    require_intact(width == 2 || width == 4, "section shuffle_width " + std::to_string(width) +
-                                                 " is not 0, 2 or 4");
-    require_intact(info.raw_bytes % width == 0, "shuffled section size is not a multiple of " +
-                                                    std::to_string(width));
+    require_intact(width == 2 || width == 4,
+                   "section shuffle_width " + std::to_string(width) + " is not 0, 2 or 4");
+    require_intact(info.raw_bytes % width == 0,
+                   "shuffled section size is not a multiple of " + std::to_string(width));
   }
   unsigned char* target = dst;
   if (width != 0) {
@@ -133,8 +132,8 @@ void SectionDecoder::decode(const SectionInfo& info, const unsigned char* src,
   }
   if (info.encoding == SectionEncoding::Stored) {
     require_intact(info.stored_bytes == info.raw_bytes,
-                   "stored section of " + std::to_string(info.stored_bytes) +
-                       " bytes declares " + std::to_string(info.raw_bytes) + " raw bytes");
+                   "stored section of " + std::to_string(info.stored_bytes) + " bytes declares " +
+                       std::to_string(info.raw_bytes) + " raw bytes");
     if (info.raw_bytes) std::memcpy(target, src, info.raw_bytes);
   } else if (info.encoding == SectionEncoding::Zstd) {
     const unsigned long long declared = ZSTD_getFrameContentSize(src, info.stored_bytes);
@@ -144,8 +143,8 @@ void SectionDecoder::decode(const SectionInfo& info, const unsigned char* src,
                    std::string("zstd frame does not decode: ") +
                        (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size"));
   } else {
-    throw Error(KVC_ERR_CORRUPT_DATA, "unknown section encoding " +
-                                          std::to_string(static_cast<int>(info.encoding)));
+    throw Error(KVC_ERR_CORRUPT_DATA,
+                "unknown section encoding " + std::to_string(static_cast<int>(info.encoding)));
   }
   if (width != 0) unshuffle_bytes(target, info.raw_bytes / width, width, dst);
 }

@@ -71,8 +71,7 @@ void TensorEncoder::gather(const TensorView& input, uint32_t heads, uint32_t tok
 
 ChunkEncoding TensorEncoder::encode(const TensorView& input, uint32_t heads, uint32_t tokens,
                                     uint32_t head_dim, const TensorCodecParams& params,
-                                    std::vector<unsigned char>& payload,
-                                    const std::string& label) {
+                                    std::vector<unsigned char>& payload, const std::string& label) {
   ChunkEncoding e;
   const size_t elem = dtype_size(input.dtype);
   if (params.bits == kLosslessBits) {
@@ -122,8 +121,8 @@ ChunkEncoding TensorEncoder::encode(const TensorView& input, uint32_t heads, uin
   e.sections.push_back(sections_.append(SectionKind::Zeros, zeros_.data(), zeros_.size(), side,
                                         params.zstd_level, params.shuffle, payload));
   gather(input, heads, e.quantized_tokens, tokens - e.quantized_tokens, head_dim);
-  e.sections.push_back(sections_.append(SectionKind::RecentElements, raw_.data(), raw_.size(),
-                                        elem, params.zstd_level, params.shuffle, payload));
+  e.sections.push_back(sections_.append(SectionKind::RecentElements, raw_.data(), raw_.size(), elem,
+                                        params.zstd_level, params.shuffle, payload));
   return e;
 }
 
@@ -144,8 +143,8 @@ void TensorDecoder::decode(const ChunkEncoding& encoding, uint32_t heads, uint32
                        std::to_string(s.raw_bytes) + " bytes, expected kind " +
                        std::to_string(static_cast<int>(expected[i].kind)) + " and " +
                        std::to_string(expected[i].raw_bytes));
-    require_intact(s.stored_bytes <= payload_bytes - offset, "section " + std::to_string(i) +
-                                                                 " runs past the payload");
+    require_intact(s.stored_bytes <= payload_bytes - offset,
+                   "section " + std::to_string(i) + " runs past the payload");
     offset += s.stored_bytes;
   }
   require_intact(offset == payload_bytes, "sections do not cover the payload exactly");
@@ -157,7 +156,10 @@ void TensorDecoder::decode(const ChunkEncoding& encoding, uint32_t heads, uint32
                              uint32_t count) {
     // Rows [head][count][head_dim] in the stored dtype, placed at token_begin of each head.
     const unsigned char* rows = src;
-    if (s.encoding != SectionEncoding::Stored || s.shuffle_width != 0) {
+    // Stored rows are converted in place only when aligned for their dtype: a payload may start
+    // at any byte, and the kernels read uint16_t/float.
+    const bool is_aligned = reinterpret_cast<uintptr_t>(src) % stored_elem == 0;
+    if (s.encoding != SectionEncoding::Stored || s.shuffle_width != 0 || !is_aligned) {
       raw_.resize(s.raw_bytes);
       sections_.decode(s, src, raw_.data());
       rows = raw_.data();

@@ -19,8 +19,8 @@ constexpr int kLosslessBits = 16;
 
 // Settings for one tensor (all of a layer's keys, or all of its values).
 struct TensorCodecParams {
-  int bits = 4;               // 2, 3, 4, 8, or 16 = lossless
-  uint32_t group_size = 64;   // 32, 64 or 128
+  int bits = 4;              // 2, 3, 4, 8, or 16 = lossless
+  uint32_t group_size = 64;  // 32, 64 or 128
   GroupAxis axis = GroupAxis::Tokens;
   uint32_t recent_tokens = 0;
   int zstd_level = 1;
@@ -54,9 +54,9 @@ class TensorEncoder {
 
   // Encodes tensor [heads][tokens][head_dim] and appends its sections to payload.
   // label names the tensor in errors ("layer 3 keys").
-  ChunkEncoding encode(const TensorView& input, uint32_t heads, uint32_t tokens,
-                       uint32_t head_dim, const TensorCodecParams& params,
-                       std::vector<unsigned char>& payload, const std::string& label);
+  ChunkEncoding encode(const TensorView& input, uint32_t heads, uint32_t tokens, uint32_t head_dim,
+                       const TensorCodecParams& params, std::vector<unsigned char>& payload,
+                       const std::string& label);
 
  private:
   void gather(const TensorView& input, uint32_t heads, uint32_t token_begin, uint32_t tokens,

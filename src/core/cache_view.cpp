@@ -1,6 +1,7 @@
 // cache_view.cpp: validation of cache shapes and construction of views over caller memory.
 #include "core/cache_view.h"
 
+#include <cstdint>
 #include <string>
 
 #include "core/error.h"
@@ -22,14 +23,19 @@ void resolve_strides(const kvc_cache_shape& shape, const CacheDims& dims, uint64
                                               std::to_string(dims.head_dim));
 }
 
+void require_aligned(const void* p, DType dtype, const std::string& what) {
+  require(reinterpret_cast<uintptr_t>(p) % dtype_size(dtype) == 0,
+          what + " is not aligned to its " + std::to_string(dtype_size(dtype)) + "-byte elements");
+}
+
 }  // namespace
 
 CacheDims dims_from_shape(const kvc_cache_shape& shape) {
   if (shape.struct_size > sizeof(kvc_cache_shape)) {
-    throw Error(KVC_ERR_UNSUPPORTED_VERSION,
-                "kvc_cache_shape.struct_size " + std::to_string(shape.struct_size) +
-                    " is newer than this library (" + std::to_string(sizeof(kvc_cache_shape)) +
-                    ")");
+    throw Error(KVC_ERR_UNSUPPORTED_VERSION, "kvc_cache_shape.struct_size " +
+                                                 std::to_string(shape.struct_size) +
+                                                 " is newer than this library (" +
+                                                 std::to_string(sizeof(kvc_cache_shape)) + ")");
   }
   require(shape.struct_size >= kShapeMinSize,
           "kvc_cache_shape.struct_size " + std::to_string(shape.struct_size) + " is too small");
@@ -64,6 +70,8 @@ CacheView view_from_layers(const kvc_cache_shape& shape, const void* const* key_
   for (uint32_t l = 0; l < v.dims.num_layers; ++l) {
     require(v.keys[l] != nullptr, "key_layers[" + std::to_string(l) + "] is NULL");
     require(v.values[l] != nullptr, "value_layers[" + std::to_string(l) + "] is NULL");
+    require_aligned(v.keys[l], v.dims.dtype, "key_layers[" + std::to_string(l) + "]");
+    require_aligned(v.values[l], v.dims.dtype, "value_layers[" + std::to_string(l) + "]");
   }
   return v;
 }
@@ -74,6 +82,8 @@ CacheView view_from_packed(const kvc_cache_shape& shape, const void* keys, const
   resolve_strides(shape, v.dims, &v.head_stride, &v.token_stride);
   require(keys != nullptr, "keys is NULL");
   require(values != nullptr, "values is NULL");
+  require_aligned(keys, v.dims.dtype, "keys");
+  require_aligned(values, v.dims.dtype, "values");
   const uint64_t layer_stride =
       shape.layer_stride ? shape.layer_stride : v.head_stride * v.dims.num_kv_heads;
   const size_t layer_bytes = layer_stride * dtype_size(v.dims.dtype);

@@ -19,8 +19,9 @@ const char* dtype_name(DType t) {
 
 DType dtype_from_c(kvc_dtype t, const char* field) {
   if (t == KVC_DTYPE_F32 || t == KVC_DTYPE_F16 || t == KVC_DTYPE_BF16) return static_cast<DType>(t);
-  throw Error(KVC_ERR_INVALID_ARGUMENT, std::string(field) + " " + std::to_string(t) +
-                                            " is not KVC_DTYPE_F32, KVC_DTYPE_F16 or KVC_DTYPE_BF16");
+  throw Error(KVC_ERR_INVALID_ARGUMENT,
+              std::string(field) + " " + std::to_string(t) +
+                  " is not KVC_DTYPE_F32, KVC_DTYPE_F16 or KVC_DTYPE_BF16");
 }
 
 }  // namespace kvc

@@ -32,12 +32,15 @@ inline float float_of(uint32_t u) {
   return f;
 }
 
-// IEEE half to float: exact for every one of the 65,536 values (NaN payloads kept).
+// IEEE half to float: exact for every one of the 65,536 values (NaN payloads kept; a signalling
+// NaN comes back quiet, as F16C's vcvtph2ps gives it, so every kernel gives the same bits).
 inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1Fu;
   uint32_t mantissa = h & 0x3FFu;
-  if (exponent == 0x1F) return float_of(sign | 0x7F800000u | (mantissa << 13));
+  if (exponent == 0x1F) {
+    return float_of(sign | 0x7F800000u | (mantissa << 13) | (mantissa ? 0x400000u : 0u));
+  }
   if (exponent != 0) return float_of(sign | ((exponent + 112u) << 23) | (mantissa << 13));
   if (mantissa == 0) return float_of(sign);
   // Subnormal half: normalise.
@@ -59,7 +62,7 @@ inline uint16_t f32_to_f16(float f) {
     return static_cast<uint16_t>(sign | 0x7C00u | (mantissa ? (0x200u | (mantissa >> 13)) : 0));
   }
   if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds past 65504
-  if (abs < 0x38800000u) {  // result is subnormal or zero
+  if (abs < 0x38800000u) {                                      // result is subnormal or zero
     if (abs < 0x33000001u) return static_cast<uint16_t>(sign);  // below half the smallest
     const uint32_t e = abs >> 23;
     const uint32_t mantissa = (abs & 0x7FFFFFu) | 0x800000u;

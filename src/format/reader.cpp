@@ -22,9 +22,9 @@ class VerifiedMessage {
  public:
   // Reads the size-prefixed message at offset (bounded by limit) and verifies it.
   VerifiedMessage(const unsigned char* data, uint64_t offset, uint64_t limit, const char* what) {
-    require_intact(offset <= limit && limit - offset >= kSizePrefixBytes,
-                   std::string(what) + " message at offset " + str(offset) +
-                       " lies outside the blob");
+    require_intact(
+        offset <= limit && limit - offset >= kSizePrefixBytes,
+        std::string(what) + " message at offset " + str(offset) + " lies outside the blob");
     const uint32_t length = load_u32(data + offset);
     require_intact(length <= kMaxMessageBytes && length <= limit - offset - kSizePrefixBytes,
                    std::string(what) + " message at offset " + str(offset) + " declares " +
@@ -36,9 +36,9 @@ class VerifiedMessage {
     std::memcpy(storage_.data(), data + offset, total_bytes_);
     const auto* buffer = reinterpret_cast<const uint8_t*>(storage_.data());
     flatbuffers::Verifier verifier(buffer, total_bytes_, /*max_depth=*/16, /*max_tables=*/4096);
-    require_intact(length >= 8 && SizePrefixedMessageBufferHasIdentifier(buffer),
-                   std::string(what) + " message at offset " + str(offset) +
-                       " lacks the KVC1 identifier");
+    require_intact(
+        length >= 8 && SizePrefixedMessageBufferHasIdentifier(buffer),
+        std::string(what) + " message at offset " + str(offset) + " lacks the KVC1 identifier");
     require_intact(VerifySizePrefixedMessageBuffer(verifier),
                    std::string(what) + " message at offset " + str(offset) +
                        " fails FlatBuffers verification");
@@ -73,8 +73,7 @@ BlobReader::BlobReader(const void* data, size_t size)
   if (header_.format_major != KVC_FORMAT_MAJOR) {
     throw Error(KVC_ERR_UNSUPPORTED_VERSION,
                 "format version " + str(header_.format_major) + "." + str(header_.format_minor) +
-                    " is not supported: this library reads major version " +
-                    str(KVC_FORMAT_MAJOR));
+                    " is not supported: this library reads major version " + str(KVC_FORMAT_MAJOR));
   }
   require_intact(size >= kPreambleBytes + kTrailerBytes,
                  "blob of " + str(size) + " bytes is truncated");
@@ -90,8 +89,7 @@ BlobReader::BlobReader(const void* data, size_t size)
   const VerifiedMessage footer_msg(data_, footer_offset_, footer_limit, "footer");
   require_intact(footer_offset_ + footer_msg.total_bytes() == footer_limit,
                  "footer does not end where the trailer begins");
-  require_intact(footer_msg.checksum_value() == load_u64(trailer + 8),
-                 "footer checksum mismatch");
+  require_intact(footer_msg.checksum_value() == load_u64(trailer + 8), "footer checksum mismatch");
   const Footer* footer = footer_msg.message()->body_as_Footer();
   require_intact(footer != nullptr, "the message before the trailer is not a footer");
   content_checksum_ = footer->content_checksum();
@@ -112,9 +110,8 @@ BlobReader::BlobReader(const void* data, size_t size)
   const auto dtype = static_cast<uint8_t>(h->dtype());
   require_intact(dtype <= 2, "header dtype " + str(dtype) + " is unknown");
   d.dtype = static_cast<kvc::DType>(dtype);
-  require_intact(d.num_layers > 0 && d.num_layers <= 4096, "header num_layers " +
-                                                               str(d.num_layers) +
-                                                               " is out of range");
+  require_intact(d.num_layers > 0 && d.num_layers <= 4096,
+                 "header num_layers " + str(d.num_layers) + " is out of range");
   require_intact(d.num_kv_heads > 0 && d.num_kv_heads <= 4096,
                  "header num_kv_heads " + str(d.num_kv_heads) + " is out of range");
   require_intact(d.num_tokens > 0, "header num_tokens is 0");
@@ -125,8 +122,7 @@ BlobReader::BlobReader(const void* data, size_t size)
   header_.key_bits = checked_bits(h->key_bits(), "header key_bits");
   header_.value_bits = checked_bits(h->value_bits(), "header value_bits");
   header_.group_size = h->group_size();
-  require_intact(header_.group_size == 32 || header_.group_size == 64 ||
-                     header_.group_size == 128,
+  require_intact(header_.group_size == 32 || header_.group_size == 64 || header_.group_size == 128,
                  "header group_size " + str(header_.group_size) + " is not 32, 64 or 128");
   header_.recent_tokens = h->recent_tokens();
   header_.zstd_level = h->zstd_level();
@@ -142,13 +138,14 @@ BlobReader::BlobReader(const void* data, size_t size)
   for (uint32_t i = 0; i < chunks->size(); ++i) {
     const ChunkRef* r = chunks->Get(i);
     const auto tensor = static_cast<uint8_t>(r->tensor());
-    require_intact(r->layer() == i / 2 && tensor == i % 2,
-                   "chunk index entry " + str(i) + " names layer " + str(r->layer()) +
-                       " tensor " + str(tensor));
+    require_intact(r->layer() == i / 2 && tensor == i % 2, "chunk index entry " + str(i) +
+                                                               " names layer " + str(r->layer()) +
+                                                               " tensor " + str(tensor));
     require_intact(r->offset() >= previous_end && r->offset() < footer_offset_,
                    "chunk " + str(i) + " offset " + str(r->offset()) + " is out of order or range");
     previous_end = r->offset() + kSizePrefixBytes;
-    refs_.push_back({r->offset(), r->message_checksum(), r->layer(), static_cast<TensorKind>(tensor)});
+    refs_.push_back(
+        {r->offset(), r->message_checksum(), r->layer(), static_cast<TensorKind>(tensor)});
   }
 }
 
@@ -182,8 +179,7 @@ ChunkRecord BlobReader::read_chunk(size_t index) const {
   const bool is_key = rec.tensor == TensorKind::Key;
   require_intact(e.bits == (is_key ? header_.key_bits : header_.value_bits),
                  what + " bits " + str(e.bits) + " disagree with the header");
-  require_intact((e.codec == kvc::Codec::Raw) == (e.bits == 16),
-                 what + " codec and bits disagree");
+  require_intact((e.codec == kvc::Codec::Raw) == (e.bits == 16), what + " codec and bits disagree");
   if (e.codec == kvc::Codec::Groupwise) {
     e.axis = is_key ? kvc::GroupAxis::Tokens : kvc::GroupAxis::Channels;
     require_intact(static_cast<uint8_t>(c->group_axis()) == static_cast<uint8_t>(e.axis),

@@ -12,10 +12,10 @@ namespace kvc::format {
 
 void StreamWriter::put(const void* data, size_t n) {
   if (n == 0) return;
-  if (size_ + n <= capacity_) {
-    std::memcpy(dst_ + size_, data, n);
-    content_.update(data, n);
-  }
+  // Checksummed also when it does not fit: a footer with a zero checksum would be smaller (the
+  // field is left out), and the size reported for a too-small buffer would then be too small.
+  content_.update(data, n);
+  if (size_ + n <= capacity_) std::memcpy(dst_ + size_, data, n);
   size_ += n;
 }
 
@@ -29,9 +29,8 @@ void StreamWriter::write_header(const HeaderFields& h) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   auto producer = fbb.CreateString(h.producer);
   auto header = CreateHeader(fbb, producer, h.dims.num_layers, h.dims.num_kv_heads,
-                             h.dims.num_tokens, h.dims.head_dim,
-                             static_cast<DType>(h.dims.dtype), static_cast<uint8_t>(h.key_bits),
-                             static_cast<uint8_t>(h.value_bits),
+                             h.dims.num_tokens, h.dims.head_dim, static_cast<DType>(h.dims.dtype),
+                             static_cast<uint8_t>(h.key_bits), static_cast<uint8_t>(h.value_bits),
                              static_cast<uint16_t>(h.group_size), h.recent_tokens, h.zstd_level,
                              static_cast<uint8_t>(h.byte_shuffle));
   fbb.FinishSizePrefixed(CreateMessage(fbb, Body::Header, header.Union()), MessageIdentifier());
@@ -50,12 +49,12 @@ void StreamWriter::write_chunk(uint32_t layer, TensorKind tensor, uint32_t token
                                      s.raw_bytes, s.stored_bytes));
   }
   auto section_vector = fbb.CreateVector(sections);
-  auto chunk = CreateChunk(
-      fbb, layer, static_cast<Tensor>(tensor), token_begin, token_count,
-      static_cast<kvc::format::Codec>(e.codec), static_cast<uint8_t>(e.bits),
-      static_cast<uint16_t>(e.group_size), static_cast<kvc::format::GroupAxis>(e.axis),
-      e.quantized_tokens, static_cast<kvc::format::SideDType>(e.side), section_vector,
-      payload_bytes, checksum(payload, payload_bytes));
+  auto chunk =
+      CreateChunk(fbb, layer, static_cast<Tensor>(tensor), token_begin, token_count,
+                  static_cast<kvc::format::Codec>(e.codec), static_cast<uint8_t>(e.bits),
+                  static_cast<uint16_t>(e.group_size), static_cast<kvc::format::GroupAxis>(e.axis),
+                  e.quantized_tokens, static_cast<kvc::format::SideDType>(e.side), section_vector,
+                  payload_bytes, checksum(payload, payload_bytes));
   fbb.FinishSizePrefixed(CreateMessage(fbb, Body::Chunk, chunk.Union()), MessageIdentifier());
   refs_.push_back({size_, checksum(fbb.GetBufferPointer(), fbb.GetSize()), layer, tensor});
   put(fbb.GetBufferPointer(), fbb.GetSize());
@@ -69,8 +68,8 @@ size_t StreamWriter::finish() {
   for (const Ref& r : refs_) {
     refs.emplace_back(r.offset, r.message_checksum, r.layer, static_cast<Tensor>(r.tensor));
   }
-  auto footer = CreateFooter(fbb, fbb.CreateVectorOfStructs(refs), header_checksum_,
-                             fits() ? content_.digest() : 0);
+  auto footer =
+      CreateFooter(fbb, fbb.CreateVectorOfStructs(refs), header_checksum_, content_.digest());
   fbb.FinishSizePrefixed(CreateMessage(fbb, Body::Footer, footer.Union()), MessageIdentifier());
   const uint64_t footer_offset = size_;
   const uint64_t footer_checksum = checksum(fbb.GetBufferPointer(), fbb.GetSize());

@@ -26,8 +26,8 @@ int main(void) {
   size_t capacity = kvc_compress_bound(&params, &shape), size = 0, tensor_bytes = 0;
   void* blob = malloc(capacity);
   if (kvc_compress(ctx, &params, &shape, keys, values, blob, capacity, &size, NULL) != KVC_OK ||
-      kvc_decompress(ctx, NULL, blob, size, keys_out, values_out, sizeof keys_out,
-                     &tensor_bytes) != KVC_OK) {
+      kvc_decompress(ctx, NULL, blob, size, keys_out, values_out, sizeof keys_out, &tensor_bytes) !=
+          KVC_OK) {
     fprintf(stderr, "kvc: %s\n", kvc_context_last_error(ctx));
     return 1;
   }

@@ -49,8 +49,8 @@ class CpuBackend final : public Backend {
     float buffer[kStep];
     for (size_t i = 0; i < n; i += kStep) {
       const size_t m = std::min(kStep, n - i);
-      kernels_.to_f32(static_cast<const unsigned char*>(src) + i * dtype_size(src_dtype),
-                      src_dtype, buffer, m);
+      kernels_.to_f32(static_cast<const unsigned char*>(src) + i * dtype_size(src_dtype), src_dtype,
+                      buffer, m);
       kernels_.from_f32(buffer, static_cast<unsigned char*>(dst) + i * dtype_size(dst_dtype),
                         dst_dtype, m);
     }

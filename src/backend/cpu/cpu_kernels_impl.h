@@ -286,9 +286,8 @@ QuantOutcome quantize_channels_axis(const QuantizeJob& job, float* row, uint8_t*
         }
         if (chk != 0.0f) return QuantOutcome::NonFinite;
         const SideValue z = store_side(lo, job.side, false, job.zeros, group_index);
-        const SideValue s =
-            store_side(std::max(hi - z.value, 0.0f) / levels, job.side, true, job.scales,
-                       group_index);
+        const SideValue s = store_side(std::max(hi - z.value, 0.0f) / levels, job.side, true,
+                                       job.scales, group_index);
         if (!z.fits || !s.fits) return QuantOutcome::SideOverflow;
         ++group_index;
         const float zf = z.value;
@@ -305,9 +304,17 @@ QuantOutcome quantize_channels_axis(const QuantizeJob& job, float* row, uint8_t*
   return QuantOutcome::Ok;
 }
 
+#include "backend/cpu/cpu_kernels_fast_f16.h"
+
 QuantOutcome quantize_impl(const QuantizeJob& job) {
   const QuantGeometry& g = job.geometry;
   if (g.elements() == 0) return QuantOutcome::Ok;
+#ifdef KVC_HAVE_F16C
+  if (fast_path_applies(job)) return quantize_f16(job);
+#endif
+  // The writer keeps bits it does not write: zero the last byte so its unused high bits are 0,
+  // not whatever the buffer held before (which made the blob depend on earlier calls).
+  job.codes[g.code_bytes() - 1] = 0;
   const size_t rows = g.axis == GroupAxis::Tokens ? g.group_size : 1;
   std::vector<float> block(rows * g.head_dim);
   std::vector<uint8_t> codes(rows * g.head_dim);
