@@ -115,6 +115,7 @@ typedef struct kvc_compress_params {
   int32_t recent_tokens; /* newest tokens kept in full precision. Default 0 */
   int32_t zstd_level;    /* 0 = no entropy stage; -7..22 = Zstandard level. Default 1 */
   int32_t byte_shuffle;  /* KVC_SHUFFLE_*: byte planes of 16/32-bit data before Zstandard */
+  char model_name[64];   /* NUL-terminated model identifier recorded in the blob; "" = none */
 } kvc_compress_params;
 
 #define KVC_SHUFFLE_AUTO 0 /* shuffle where it makes the output smaller (default) */
@@ -185,6 +186,7 @@ typedef struct kvc_blob_info {
   uint64_t original_bytes; /* keys + values in the original dtype */
   uint64_t blob_bytes;     /* the whole blob */
   char producer[64];       /* NUL-terminated name and version of the writer */
+  char model_name[64];     /* NUL-terminated model identifier given at compression; "" = none */
 } kvc_blob_info;
 
 /** Reads the header and footer of a blob (both verified) into *out_info. */

@@ -2,6 +2,7 @@
 #include <kvc/kvc.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "api/context.h"
@@ -41,6 +42,10 @@ kvc::CompressSettings settings_from(const kvc_compress_params* given) {
                "byte_shuffle " + std::to_string(p.byte_shuffle) +
                    " is not KVC_SHUFFLE_AUTO, KVC_SHUFFLE_OFF or KVC_SHUFFLE_ON");
   s.shuffle = static_cast<kvc::ShuffleMode>(p.byte_shuffle);
+  const size_t name_length = strnlen(p.model_name, sizeof p.model_name);
+  kvc::require(name_length < sizeof p.model_name,
+               "model_name is not NUL-terminated within 64 bytes");
+  s.model_name.assign(p.model_name, name_length);
   kvc::validate(s);
   return s;
 }

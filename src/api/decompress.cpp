@@ -55,6 +55,7 @@ KVC_API kvc_status kvc_inspect(kvc_context* ctx, const void* src, size_t src_siz
     info.original_bytes = h.dims.total_bytes();
     info.blob_bytes = src_size;
     std::strncpy(info.producer, h.producer.c_str(), sizeof info.producer - 1);
+    std::strncpy(info.model_name, h.model_name.c_str(), sizeof info.model_name - 1);
     kvc::write_versioned(out_info, info, "out_info");
   });
 }

@@ -112,6 +112,8 @@ int run_compress(CompressOptions& o) {
   if (shape_status != KVC_OK) throw failure(shape_status, o.input + ": cannot read its shape");
   const void* keys = kvc_cache_keys(cache.get());
   const void* values = kvc_cache_values(cache.get());
+  // The model name travels into the blob (truncated to what the header field holds).
+  std::snprintf(p.model_name, sizeof p.model_name, "%s", kvc_cache_model_name(cache.get()));
   const double load_ms = ms_since(start);
 
   // Compress. A bound of 0 means the params are invalid: a call without a buffer names why.

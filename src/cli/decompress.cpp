@@ -114,7 +114,7 @@ int run_decompress(const DecompressOptions& o) {
   const double decompress_ms = ms_since(phase);
   phase = Clock::now();
   ctx.check(kvc_cache_save(ctx.get(), o.output.c_str(), &shape, keys.data.get(), values.data.get(),
-                           nullptr),
+                           info.model_name),
             "");
   const double write_ms = ms_since(phase);
 

@@ -49,6 +49,7 @@ int run_inspect(const InspectOptions& o) {
     r["format_major"] = info.format_major;
     r["format_minor"] = info.format_minor;
     r["producer"] = info.producer;
+    r["model_name"] = info.model_name;
     r["shape"] = shape_json(shape);
     r["params"] = {{"key_bits", info.key_bits},     {"value_bits", info.value_bits},
                    {"group_size", info.group_size}, {"recent_tokens", info.recent_tokens},
@@ -63,6 +64,7 @@ int run_inspect(const InspectOptions& o) {
   } else {
     std::string t = format("%s: kvc format %u.%u, written by %s\n", o.input.c_str(),
                            info.format_major, info.format_minor, printable(info.producer).c_str());
+    if (info.model_name[0] != '\0') t += "  model      " + printable(info.model_name) + "\n";
     t += "  shape      " + shape_text(shape) + "\n";
     t += format(
         "  params     key_bits %d, value_bits %d, group_size %d, recent_tokens %d, "

@@ -109,6 +109,7 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
   h.recent_tokens = s.recent_tokens;
   h.zstd_level = s.zstd_level;
   h.byte_shuffle = static_cast<int>(s.shuffle);
+  h.model_name = s.model_name;
 
   format::StreamWriter writer(dst, capacity);
   writer.write_header(h);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "backend/backend.h"
 #include "codecs/quant_groupwise.h"
@@ -20,6 +21,7 @@ struct CompressSettings {
   uint32_t recent_tokens = 0;
   int zstd_level = 1;
   ShuffleMode shuffle = ShuffleMode::Auto;
+  std::string model_name;  // recorded in the header; at most 63 bytes
 };
 
 // Throws Error(KVC_ERR_INVALID_ARGUMENT) naming the first field out of range.

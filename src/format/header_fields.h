@@ -22,6 +22,7 @@ struct HeaderFields {
   uint32_t recent_tokens = 0;
   int zstd_level = 1;
   int byte_shuffle = 0;
+  std::string model_name;
 };
 
 // One chunk as read from a blob: its message fields and where its payload lies.

@@ -127,6 +127,7 @@ BlobReader::BlobReader(const void* data, size_t size)
   header_.recent_tokens = h->recent_tokens();
   header_.zstd_level = h->zstd_level();
   header_.byte_shuffle = h->byte_shuffle();
+  header_.model_name = h->model_name() ? h->model_name()->str() : "";
 
   // Chunk index: one chunk per layer and tensor, keys first, in file order.
   const auto* chunks = footer->chunks();

@@ -28,11 +28,12 @@ void StreamWriter::write_header(const HeaderFields& h) {
 
   flatbuffers::FlatBufferBuilder fbb(1024);
   auto producer = fbb.CreateString(h.producer);
+  auto model_name = h.model_name.empty() ? 0 : fbb.CreateString(h.model_name);
   auto header = CreateHeader(fbb, producer, h.dims.num_layers, h.dims.num_kv_heads,
                              h.dims.num_tokens, h.dims.head_dim, static_cast<DType>(h.dims.dtype),
                              static_cast<uint8_t>(h.key_bits), static_cast<uint8_t>(h.value_bits),
                              static_cast<uint16_t>(h.group_size), h.recent_tokens, h.zstd_level,
-                             static_cast<uint8_t>(h.byte_shuffle));
+                             static_cast<uint8_t>(h.byte_shuffle), model_name);
   fbb.FinishSizePrefixed(CreateMessage(fbb, Body::Header, header.Union()), MessageIdentifier());
   header_checksum_ = checksum(fbb.GetBufferPointer(), fbb.GetSize());
   put(fbb.GetBufferPointer(), fbb.GetSize());

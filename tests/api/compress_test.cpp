@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -497,6 +498,27 @@ TEST(Compress, Float32BeyondTheHalfRangeStillQuantizesWithinHalfAScale) {
   }
   EXPECT_LE(worst, half_scale * (1 + 1e-5));  // 1e-5: float rounding of z + c * s near 1e6
   EXPECT_GT(worst, half_scale * 0.5);         // it is lossy, and not by accident exact
+}
+
+TEST(CompressParams, TheModelNameTravelsIntoTheBlobAndMustBeTerminated) {
+  Context ctx;
+  const Cache c = kvc_api_test::gaussian_cache(1, 2, 40, 16);
+  kvc_compress_params p = kvc_api_test::params();
+  EXPECT_STREQ(p.model_name, "");
+  std::snprintf(p.model_name, sizeof p.model_name, "%s", "SmolLM2-135M-Instruct");
+  const std::vector<unsigned char> blob = kvc_api_test::compress(ctx, p, c);
+  kvc_blob_info info;
+  info.struct_size = sizeof info;
+  ASSERT_EQ(kvc_inspect(ctx, blob.data(), blob.size(), &info), KVC_OK);
+  EXPECT_STREQ(info.model_name, "SmolLM2-135M-Instruct");
+
+  std::memset(p.model_name, 'x', sizeof p.model_name);  // no NUL inside the field
+  std::vector<unsigned char> out(kvc_compress_bound(&p, &c.shape));
+  size_t size = 0;
+  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), c.values.data(), out.data(), out.size(),
+                         &size, nullptr),
+            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(contains(kvc_context_last_error(ctx), "model_name"));
 }
 
 }  // namespace
