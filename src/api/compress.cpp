@@ -105,7 +105,9 @@ KVC_API size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_c
   size_t bound = 0;
   const kvc_status st = kvc::guarded_status([&] {
     kvc::require(shape != nullptr, "shape is NULL");
-    bound = kvc::compress_bound(settings_from(params), kvc::dims_from_shape(*shape));
+    const kvc::CacheDims dims = kvc::dims_from_shape(*shape);
+    kvc::check_strides(*shape, dims);
+    bound = kvc::compress_bound(settings_from(params), dims);
   });
   return st == KVC_OK ? bound : 0;
 }

@@ -30,6 +30,19 @@ void require_aligned(const void* p, DType dtype, const std::string& what) {
 
 }  // namespace
 
+void check_dims(const CacheDims& d) {
+  require(d.num_layers > 0, "num_layers is 0");
+  require(d.num_kv_heads > 0, "num_kv_heads is 0");
+  require(d.num_tokens > 0, "num_tokens is 0");
+  require(d.head_dim > 0, "head_dim is 0");
+  require(d.num_layers <= 4096, "num_layers " + std::to_string(d.num_layers) + " exceeds 4096");
+  require(d.num_kv_heads <= 4096,
+          "num_kv_heads " + std::to_string(d.num_kv_heads) + " exceeds 4096");
+  require(d.head_dim <= 65536, "head_dim " + std::to_string(d.head_dim) + " exceeds 65536");
+  require(d.elements_per_tensor() <= (uint64_t{1} << 40),
+          "kv_heads x tokens x head_dim exceeds 2^40 elements per layer");
+}
+
 CacheDims dims_from_shape(const kvc_cache_shape& shape) {
   if (shape.struct_size > sizeof(kvc_cache_shape)) {
     throw Error(KVC_ERR_UNSUPPORTED_VERSION, "kvc_cache_shape.struct_size " +
@@ -45,17 +58,13 @@ CacheDims dims_from_shape(const kvc_cache_shape& shape) {
   d.num_tokens = shape.num_tokens;
   d.head_dim = shape.head_dim;
   d.dtype = dtype_from_c(shape.dtype, "shape.dtype");
-  require(d.num_layers > 0, "num_layers is 0");
-  require(d.num_kv_heads > 0, "num_kv_heads is 0");
-  require(d.num_tokens > 0, "num_tokens is 0");
-  require(d.head_dim > 0, "head_dim is 0");
-  require(d.num_layers <= 4096, "num_layers " + std::to_string(d.num_layers) + " exceeds 4096");
-  require(d.num_kv_heads <= 4096,
-          "num_kv_heads " + std::to_string(d.num_kv_heads) + " exceeds 4096");
-  require(d.head_dim <= 65536, "head_dim " + std::to_string(d.head_dim) + " exceeds 65536");
-  require(d.elements_per_tensor() <= (uint64_t{1} << 40),
-          "kv_heads x tokens x head_dim exceeds 2^40 elements per layer");
+  check_dims(d);
   return d;
+}
+
+void check_strides(const kvc_cache_shape& shape, const CacheDims& dims) {
+  uint64_t head_stride = 0, token_stride = 0;
+  resolve_strides(shape, dims, &head_stride, &token_stride);
 }
 
 CacheView view_from_layers(const kvc_cache_shape& shape, const void* const* key_layers,

@@ -55,9 +55,17 @@ struct CacheView {
   }
 };
 
+// Checks the limits every cache must meet (each dimension at least 1; layers and heads at most
+// 4096, head_dim at most 65536, at most 2^40 elements per tensor); throws
+// Error(KVC_ERR_INVALID_ARGUMENT) naming the dimension.
+void check_dims(const CacheDims& d);
+
 // Checks a kvc_cache_shape (struct_size, dimensions, dtype, strides) and returns its dims;
 // throws Error(KVC_ERR_INVALID_ARGUMENT) naming the bad field.
 CacheDims dims_from_shape(const kvc_cache_shape& shape);
+
+// Checks the strides of a shape against its dims (token_stride 0 or at least head_dim).
+void check_strides(const kvc_cache_shape& shape, const CacheDims& dims);
 
 // A view of caller memory: one pointer per layer, or one pointer plus the layer stride.
 CacheView view_from_layers(const kvc_cache_shape& shape, const void* const* key_layers,

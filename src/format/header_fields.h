@@ -25,6 +25,14 @@ struct HeaderFields {
   std::string model_name;
 };
 
+// One entry of the footer's chunk index (mirrors kvc.format.ChunkRef).
+struct ChunkIndexEntry {
+  uint64_t offset;            // of the chunk's size prefix from the start of the blob
+  uint64_t message_checksum;  // XXH3-64 of the chunk message, size prefix included
+  uint32_t layer;
+  TensorKind tensor;
+};
+
 // One chunk as read from a blob: its message fields and where its payload lies.
 struct ChunkRecord {
   uint32_t layer = 0;

@@ -152,7 +152,7 @@ BlobReader::BlobReader(const void* data, size_t size)
 
 ChunkRecord BlobReader::read_chunk(size_t index) const {
   require_intact(index < refs_.size(), "chunk " + str(index) + " does not exist");
-  const Ref& ref = refs_[index];
+  const ChunkIndexEntry& ref = refs_[index];
   const uint64_t limit = index + 1 < refs_.size() ? refs_[index + 1].offset : footer_offset_;
   const std::string what = "chunk " + str(index);
   const VerifiedMessage msg(data_, ref.offset, limit, what.c_str());

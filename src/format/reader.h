@@ -31,19 +31,13 @@ class BlobReader {
   size_t size() const { return size_; }
 
  private:
-  struct Ref {
-    uint64_t offset;
-    uint64_t message_checksum;
-    uint32_t layer;
-    TensorKind tensor;
-  };
   const unsigned char* data_;
   size_t size_;
   uint64_t footer_offset_ = 0;
   uint64_t content_checksum_ = 0;
   uint64_t header_end_ = 0;
   HeaderFields header_;
-  std::vector<Ref> refs_;
+  std::vector<ChunkIndexEntry> refs_;
 };
 
 }  // namespace kvc::format

@@ -66,7 +66,7 @@ size_t StreamWriter::finish() {
   flatbuffers::FlatBufferBuilder fbb(64 + 32 * refs_.size());
   std::vector<ChunkRef> refs;
   refs.reserve(refs_.size());
-  for (const Ref& r : refs_) {
+  for (const ChunkIndexEntry& r : refs_) {
     refs.emplace_back(r.offset, r.message_checksum, r.layer, static_cast<Tensor>(r.tensor));
   }
   auto footer =

@@ -25,12 +25,6 @@ class StreamWriter {
   bool fits() const { return size_ <= capacity_; }
 
  private:
-  struct Ref {
-    uint64_t offset;
-    uint64_t message_checksum;
-    uint32_t layer;
-    TensorKind tensor;
-  };
   void put(const void* data, size_t n);  // copies when it fits, checksums the content
 
   unsigned char* dst_;
@@ -38,7 +32,7 @@ class StreamWriter {
   size_t size_ = 0;
   uint64_t header_checksum_ = 0;
   StreamingChecksum content_;
-  std::vector<Ref> refs_;
+  std::vector<ChunkIndexEntry> refs_;
 };
 
 }  // namespace kvc::format

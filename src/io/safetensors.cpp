@@ -710,6 +710,7 @@ KvCacheFile load_kv_safetensors(const std::string& path) {
 
   KvCacheFile cache;
   cache.dims = check_kv_cache(path, header.tensors);
+  check_dims(cache.dims);  // the limits every cache meets, as for caller memory
   std::optional<MetadataSource> metadata = read_sidecar(path);
   if (!metadata && header.metadata) metadata = MetadataSource{"__metadata__", *header.metadata};
   if (metadata) cache.model_name = check_metadata(path, *metadata, cache.dims);

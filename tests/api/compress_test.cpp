@@ -521,4 +521,12 @@ TEST(CompressParams, TheModelNameTravelsIntoTheBlobAndMustBeTerminated) {
   EXPECT_TRUE(contains(kvc_context_last_error(ctx), "model_name"));
 }
 
+TEST(CompressBound, IsZeroForAShapeWhoseTokenStrideIsBelowHeadDim) {
+  kvc_cache_shape shape = kvc_api_test::shape(1, 2, 16, 32);
+  const kvc_compress_params p = kvc_api_test::params();
+  EXPECT_GT(kvc_compress_bound(&p, &shape), 0u);
+  shape.token_stride = 16;  // rows of 32 elements cannot be 16 apart
+  EXPECT_EQ(kvc_compress_bound(&p, &shape), 0u);
+}
+
 }  // namespace
