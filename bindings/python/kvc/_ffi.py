@@ -1,0 +1,391 @@
+# _ffi.py: raw ctypes mirror of include/kvc/kvc.h (names, structs, constants, prototypes); no logic.
+import ctypes
+import ctypes.util
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int32,
+                    c_size_t, c_uint32, c_uint64, c_void_p)
+
+
+def _load_library():
+    """libkvc.so from $KVC_LIBRARY, else next to this package, else the system loader."""
+    candidates = []
+    if os.environ.get("KVC_LIBRARY"):
+        candidates.append(os.environ["KVC_LIBRARY"])
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates += [os.path.join(here, name)
+                   for name in ("libkvc.so", "libkvc.so.0", "libkvc.dylib")]
+    found = ctypes.util.find_library("kvc")
+    if found:
+        candidates.append(found)
+    candidates.append("libkvc.so.0")
+    errors = []
+    for path in candidates:
+        if os.sep in path and not os.path.exists(path):
+            errors.append(f"{path}: not found")
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(str(e))
+    raise ImportError("cannot load libkvc (set KVC_LIBRARY to the path of libkvc.so): "
+                      + "; ".join(errors))
+
+
+lib = _load_library()
+
+# ---- Version -------------------------------------------------------------------------------
+KVC_VERSION_MAJOR = 0
+KVC_VERSION_MINOR = 1
+KVC_VERSION_PATCH = 0
+KVC_VERSION_NUMBER = KVC_VERSION_MAJOR * 10000 + KVC_VERSION_MINOR * 100 + KVC_VERSION_PATCH
+KVC_FORMAT_MAJOR = 1
+KVC_FORMAT_MINOR = 0
+
+# uint32_t kvc_version_number(void);
+kvc_version_number = lib.kvc_version_number
+kvc_version_number.argtypes = []
+kvc_version_number.restype = c_uint32
+
+# const char* kvc_version_string(void);
+kvc_version_string = lib.kvc_version_string
+kvc_version_string.argtypes = []
+kvc_version_string.restype = c_char_p
+
+# ---- Status --------------------------------------------------------------------------------
+kvc_status = c_int32
+KVC_OK = 0
+KVC_ERR_INVALID_ARGUMENT = 1
+KVC_ERR_BUFFER_TOO_SMALL = 2
+KVC_ERR_CORRUPT_DATA = 3
+KVC_ERR_UNSUPPORTED_VERSION = 4
+KVC_ERR_OUT_OF_MEMORY = 5
+KVC_ERR_DEVICE = 6
+KVC_ERR_IO = 7
+KVC_ERR_INTERNAL = 100
+
+# const char* kvc_status_name(kvc_status status);
+kvc_status_name = lib.kvc_status_name
+kvc_status_name.argtypes = [kvc_status]
+kvc_status_name.restype = c_char_p
+
+# ---- Types ---------------------------------------------------------------------------------
+kvc_dtype = c_int32
+KVC_DTYPE_F32 = 0
+KVC_DTYPE_F16 = 1
+KVC_DTYPE_BF16 = 2
+KVC_DTYPE_AS_STORED = -1
+
+kvc_device = c_int32
+KVC_DEVICE_CPU = 0
+KVC_DEVICE_CUDA = 1
+
+# int32_t kvc_device_count(kvc_device device);
+kvc_device_count = lib.kvc_device_count
+kvc_device_count.argtypes = [kvc_device]
+kvc_device_count.restype = c_int32
+
+# ---- Context -------------------------------------------------------------------------------
+
+
+class kvc_context(Structure):
+    """Opaque."""
+
+
+class kvc_context_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("device", kvc_device),
+        ("device_index", c_int32),
+    ]
+
+
+# kvc_status kvc_context_params_default(kvc_context_params* params, uint32_t struct_size);
+kvc_context_params_default = lib.kvc_context_params_default
+kvc_context_params_default.argtypes = [POINTER(kvc_context_params), c_uint32]
+kvc_context_params_default.restype = kvc_status
+
+# kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx);
+kvc_context_create = lib.kvc_context_create
+kvc_context_create.argtypes = [POINTER(kvc_context_params), POINTER(POINTER(kvc_context))]
+kvc_context_create.restype = kvc_status
+
+# void kvc_context_free(kvc_context* ctx);
+kvc_context_free = lib.kvc_context_free
+kvc_context_free.argtypes = [POINTER(kvc_context)]
+kvc_context_free.restype = None
+
+# const char* kvc_context_last_error(const kvc_context* ctx);
+kvc_context_last_error = lib.kvc_context_last_error
+kvc_context_last_error.argtypes = [POINTER(kvc_context)]
+kvc_context_last_error.restype = c_char_p
+
+# typedef void (*kvc_progress_fn)(void* user_data, uint64_t done, uint64_t total);
+kvc_progress_fn = CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
+
+# kvc_status kvc_context_set_progress(kvc_context* ctx, kvc_progress_fn callback,
+#                                     void* user_data);
+kvc_context_set_progress = lib.kvc_context_set_progress
+kvc_context_set_progress.argtypes = [POINTER(kvc_context), kvc_progress_fn, c_void_p]
+kvc_context_set_progress.restype = kvc_status
+
+# ---- Cache shape ---------------------------------------------------------------------------
+
+
+class kvc_cache_shape(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("num_layers", c_uint32),
+        ("num_kv_heads", c_uint32),
+        ("num_tokens", c_uint32),
+        ("head_dim", c_uint32),
+        ("dtype", kvc_dtype),
+        ("layer_stride", c_uint64),
+        ("head_stride", c_uint64),
+        ("token_stride", c_uint64),
+    ]
+
+
+# kvc_status kvc_cache_shape_default(kvc_cache_shape* shape, uint32_t struct_size);
+kvc_cache_shape_default = lib.kvc_cache_shape_default
+kvc_cache_shape_default.argtypes = [POINTER(kvc_cache_shape), c_uint32]
+kvc_cache_shape_default.restype = kvc_status
+
+# ---- Compress ------------------------------------------------------------------------------
+
+
+class kvc_compress_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("key_bits", c_int32),
+        ("value_bits", c_int32),
+        ("group_size", c_int32),
+        ("recent_tokens", c_int32),
+        ("zstd_level", c_int32),
+        ("byte_shuffle", c_int32),
+        ("model_name", c_char * 64),
+    ]
+
+
+KVC_SHUFFLE_AUTO = 0
+KVC_SHUFFLE_OFF = 1
+KVC_SHUFFLE_ON = 2
+
+# kvc_status kvc_compress_params_default(kvc_compress_params* params, uint32_t struct_size);
+kvc_compress_params_default = lib.kvc_compress_params_default
+kvc_compress_params_default.argtypes = [POINTER(kvc_compress_params), c_uint32]
+kvc_compress_params_default.restype = kvc_status
+
+
+class kvc_metrics(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved", c_uint32),
+        ("original_bytes", c_uint64),
+        ("compressed_bytes", c_uint64),
+        ("compression_ratio", c_double),
+        ("bandwidth_savings_percent", c_double),
+        ("bits_per_element", c_double),
+        ("tokens_total", c_uint64),
+        ("tokens_kept", c_uint64),
+        ("compress_ms", c_double),
+    ]
+
+
+# size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_cache_shape* shape);
+kvc_compress_bound = lib.kvc_compress_bound
+kvc_compress_bound.argtypes = [POINTER(kvc_compress_params), POINTER(kvc_cache_shape)]
+kvc_compress_bound.restype = c_size_t
+
+# kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* params,
+#                         const kvc_cache_shape* shape, const void* keys, const void* values,
+#                         void* dst, size_t dst_capacity, size_t* out_size,
+#                         kvc_metrics* out_metrics);
+kvc_compress = lib.kvc_compress
+kvc_compress.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
+                         POINTER(kvc_cache_shape), c_void_p, c_void_p, c_void_p, c_size_t,
+                         POINTER(c_size_t), POINTER(kvc_metrics)]
+kvc_compress.restype = kvc_status
+
+# kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
+#                                const kvc_cache_shape* shape, const void* const* key_layers,
+#                                const void* const* value_layers, void* dst,
+#                                size_t dst_capacity, size_t* out_size,
+#                                kvc_metrics* out_metrics);
+kvc_compress_layers = lib.kvc_compress_layers
+kvc_compress_layers.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
+                                POINTER(kvc_cache_shape), POINTER(c_void_p), POINTER(c_void_p),
+                                c_void_p, c_size_t, POINTER(c_size_t), POINTER(kvc_metrics)]
+kvc_compress_layers.restype = kvc_status
+
+# ---- Inspect, verify, decompress -----------------------------------------------------------
+
+
+class kvc_blob_info(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("format_major", c_uint32),
+        ("format_minor", c_uint32),
+        ("num_layers", c_uint32),
+        ("num_kv_heads", c_uint32),
+        ("num_tokens", c_uint32),
+        ("head_dim", c_uint32),
+        ("dtype", kvc_dtype),
+        ("key_bits", c_int32),
+        ("value_bits", c_int32),
+        ("group_size", c_int32),
+        ("recent_tokens", c_int32),
+        ("zstd_level", c_int32),
+        ("byte_shuffle", c_int32),
+        ("num_chunks", c_uint32),
+        ("reserved", c_uint32),
+        ("original_bytes", c_uint64),
+        ("blob_bytes", c_uint64),
+        ("producer", c_char * 64),
+        ("model_name", c_char * 64),
+    ]
+
+
+# kvc_status kvc_inspect(kvc_context* ctx, const void* src, size_t src_size,
+#                        kvc_blob_info* out_info);
+kvc_inspect = lib.kvc_inspect
+kvc_inspect.argtypes = [POINTER(kvc_context), c_void_p, c_size_t, POINTER(kvc_blob_info)]
+kvc_inspect.restype = kvc_status
+
+# kvc_status kvc_verify(kvc_context* ctx, const void* src, size_t src_size);
+kvc_verify = lib.kvc_verify
+kvc_verify.argtypes = [POINTER(kvc_context), c_void_p, c_size_t]
+kvc_verify.restype = kvc_status
+
+
+class kvc_decompress_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("dtype", kvc_dtype),
+        ("first_layer", c_uint32),
+        ("num_layers", c_uint32),
+    ]
+
+
+# kvc_status kvc_decompress_params_default(kvc_decompress_params* params,
+#                                          uint32_t struct_size);
+kvc_decompress_params_default = lib.kvc_decompress_params_default
+kvc_decompress_params_default.argtypes = [POINTER(kvc_decompress_params), c_uint32]
+kvc_decompress_params_default.restype = kvc_status
+
+# kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params* params,
+#                           const void* src, size_t src_size, void* keys, void* values,
+#                           size_t tensor_capacity, size_t* out_tensor_bytes);
+kvc_decompress = lib.kvc_decompress
+kvc_decompress.argtypes = [POINTER(kvc_context), POINTER(kvc_decompress_params), c_void_p,
+                           c_size_t, c_void_p, c_void_p, c_size_t, POINTER(c_size_t)]
+kvc_decompress.restype = kvc_status
+
+# ---- Quality -------------------------------------------------------------------------------
+KVC_QUALITY_POOR = 0
+KVC_QUALITY_ACCEPTABLE = 1
+KVC_QUALITY_GOOD = 2
+KVC_QUALITY_EXCELLENT = 3
+
+KVC_VIOLATION_KEY_COSINE = 1
+KVC_VIOLATION_VALUE_COSINE = 2
+KVC_VIOLATION_KEY_SNR = 4
+KVC_VIOLATION_VALUE_SNR = 8
+KVC_VIOLATION_NON_FINITE = 16
+
+
+class kvc_quality_thresholds(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("min_cosine", c_float),
+        ("min_snr_db", c_float),
+    ]
+
+
+# kvc_status kvc_quality_thresholds_default(kvc_quality_thresholds* thresholds,
+#                                           uint32_t struct_size);
+kvc_quality_thresholds_default = lib.kvc_quality_thresholds_default
+kvc_quality_thresholds_default.argtypes = [POINTER(kvc_quality_thresholds), c_uint32]
+kvc_quality_thresholds_default.restype = kvc_status
+
+
+class kvc_quality(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("level", c_int32),
+        ("passed", c_int32),
+        ("violations", c_uint32),
+        ("key_rmse", c_double),
+        ("key_snr_db", c_double),
+        ("key_cosine", c_double),
+        ("key_max_error", c_double),
+        ("value_rmse", c_double),
+        ("value_snr_db", c_double),
+        ("value_cosine", c_double),
+        ("value_max_error", c_double),
+        ("rmse", c_double),
+        ("snr_db", c_double),
+        ("cosine", c_double),
+        ("max_error", c_double),
+    ]
+
+
+# const char* kvc_quality_level_name(int32_t level);
+kvc_quality_level_name = lib.kvc_quality_level_name
+kvc_quality_level_name.argtypes = [c_int32]
+kvc_quality_level_name.restype = c_char_p
+
+# kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thresholds* thresholds,
+#                                const kvc_cache_shape* shape_a, const void* keys_a,
+#                                const void* values_a, const kvc_cache_shape* shape_b,
+#                                const void* keys_b, const void* values_b,
+#                                kvc_quality* out_quality);
+kvc_quality_compare = lib.kvc_quality_compare
+kvc_quality_compare.argtypes = [POINTER(kvc_context), POINTER(kvc_quality_thresholds),
+                                POINTER(kvc_cache_shape), c_void_p, c_void_p,
+                                POINTER(kvc_cache_shape), c_void_p, c_void_p,
+                                POINTER(kvc_quality)]
+kvc_quality_compare.restype = kvc_status
+
+# ---- Cache files ---------------------------------------------------------------------------
+
+
+class kvc_cache(Structure):
+    """Opaque."""
+
+
+# kvc_status kvc_cache_load(kvc_context* ctx, const char* path, kvc_cache** out_cache);
+kvc_cache_load = lib.kvc_cache_load
+kvc_cache_load.argtypes = [POINTER(kvc_context), c_char_p, POINTER(POINTER(kvc_cache))]
+kvc_cache_load.restype = kvc_status
+
+# void kvc_cache_free(kvc_cache* cache);
+kvc_cache_free = lib.kvc_cache_free
+kvc_cache_free.argtypes = [POINTER(kvc_cache)]
+kvc_cache_free.restype = None
+
+# kvc_status kvc_cache_get_shape(const kvc_cache* cache, kvc_cache_shape* out_shape);
+kvc_cache_get_shape = lib.kvc_cache_get_shape
+kvc_cache_get_shape.argtypes = [POINTER(kvc_cache), POINTER(kvc_cache_shape)]
+kvc_cache_get_shape.restype = kvc_status
+
+# const void* kvc_cache_keys(const kvc_cache* cache);
+kvc_cache_keys = lib.kvc_cache_keys
+kvc_cache_keys.argtypes = [POINTER(kvc_cache)]
+kvc_cache_keys.restype = c_void_p
+
+# const void* kvc_cache_values(const kvc_cache* cache);
+kvc_cache_values = lib.kvc_cache_values
+kvc_cache_values.argtypes = [POINTER(kvc_cache)]
+kvc_cache_values.restype = c_void_p
+
+# const char* kvc_cache_model_name(const kvc_cache* cache);
+kvc_cache_model_name = lib.kvc_cache_model_name
+kvc_cache_model_name.argtypes = [POINTER(kvc_cache)]
+kvc_cache_model_name.restype = c_char_p
+
+# kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
+#                           const void* keys, const void* values, const char* model_name);
+kvc_cache_save = lib.kvc_cache_save
+kvc_cache_save.argtypes = [POINTER(kvc_context), c_char_p, POINTER(kvc_cache_shape), c_void_p,
+                           c_void_p, c_char_p]
+kvc_cache_save.restype = kvc_status
