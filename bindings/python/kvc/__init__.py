@@ -1,0 +1,494 @@
+# __init__.py: Pythonic kvc: contexts, numpy/torch buffers in and out, KvcError; thin over _ffi.
+"""kvc: compress LLM key/value caches (Python binding of libkvc's C API).
+
+Arrays are [layers, kv_heads, tokens, head_dim] (or a list of per-layer [kv_heads, tokens,
+head_dim] arrays), float32 or float16, or bf16 carried as uint16 with ``dtype="bfloat16"``.
+libkvc.so is found at run time: ``$KVC_LIBRARY``, next to this package, or the system loader.
+"""
+import ctypes
+import os
+import weakref
+
+import numpy as np
+
+from . import _ffi
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KvcError", "Context", "CompressParams", "Metrics", "BlobInfo", "Quality", "version",
+    "device_count", "compress", "compress_with_metrics", "decompress", "inspect", "verify",
+    "quality", "load_cache", "save_cache",
+]
+
+_DTYPES = {"float32": _ffi.KVC_DTYPE_F32, "float16": _ffi.KVC_DTYPE_F16,
+           "bfloat16": _ffi.KVC_DTYPE_BF16}
+# bf16 comes back as uint16 (numpy has no bfloat16); torch: torch.from_numpy(a).view(torch.bfloat16)
+_NUMPY_OF = {_ffi.KVC_DTYPE_F32: np.float32, _ffi.KVC_DTYPE_F16: np.float16,
+             _ffi.KVC_DTYPE_BF16: np.uint16}
+_DEVICES = {"cpu": _ffi.KVC_DEVICE_CPU, "cuda": _ffi.KVC_DEVICE_CUDA}
+_VIOLATIONS = {name[len("KVC_VIOLATION_"):].lower(): getattr(_ffi, name)
+               for name in dir(_ffi) if name.startswith("KVC_VIOLATION_")}
+
+
+def _dtype_name(dtype):
+    """"float32", "float16", "bfloat16" (also from torch dtypes), or numpy's name of dtype."""
+    text = str(dtype).replace("torch.", "")
+    return text if text == "bfloat16" else np.dtype(text).name
+
+
+class KvcError(Exception):
+    """A kvc call failed: ``status`` (int), ``status_name`` ("KVC_ERR_...") and ``message``."""
+
+    def __init__(self, status, message=""):
+        self.status = int(status)
+        self.status_name = _ffi.kvc_status_name(self.status).decode()
+        self.message = message
+        super().__init__(f"{self.status_name}: {message}" if message else self.status_name)
+
+
+def _check(status, ctx_ptr=None, what=""):
+    if status != _ffi.KVC_OK:
+        message = _ffi.kvc_context_last_error(ctx_ptr).decode() if ctx_ptr else what
+        raise KvcError(status, message)
+
+
+def _versioned(struct_type, default_fn=None):
+    s = struct_type()
+    if default_fn is None:
+        s.struct_size = ctypes.sizeof(s)
+    else:
+        _check(default_fn(ctypes.byref(s), ctypes.sizeof(s)), what=default_fn.__name__)
+    return s
+
+
+# ---- Records: read-only copies of C output structs -----------------------------------------
+
+
+class _Record:
+    """Fields of a C struct (minus struct_size/reserved), char arrays decoded to str."""
+
+    _skip = ("struct_size", "reserved")
+
+    def __init__(self, c_struct):
+        for name, _ in c_struct._fields_:
+            if name not in self._skip:
+                value = getattr(c_struct, name)
+                if isinstance(value, bytes):
+                    value = value.decode()
+                object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def _asdict(self):
+        return dict(vars(self))
+
+    def __eq__(self, other):
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class Metrics(_Record):
+    """Figures of one compress call (kvc_metrics)."""
+
+
+class BlobInfo(_Record):
+    """What a blob holds, from its header (kvc_blob_info); ``dtype_name`` names ``dtype``."""
+
+    def __init__(self, c_struct):
+        super().__init__(c_struct)
+        names = {v: k for k, v in _DTYPES.items()}
+        object.__setattr__(self, "dtype_name", names.get(self.dtype, f"dtype {self.dtype}"))
+
+
+class Quality(_Record):
+    """Reconstruction error (kvc_quality). ``passed`` is a bool, ``level_name`` names
+    ``level``, ``violations`` is a tuple of names ("key_cosine", ...) and ``violation_flags``
+    the raw KVC_VIOLATION_* bits."""
+
+    def __init__(self, c_struct):
+        super().__init__(c_struct)
+        flags = c_struct.violations
+        object.__setattr__(self, "passed", bool(c_struct.passed))
+        object.__setattr__(self, "level_name", _ffi.kvc_quality_level_name(self.level).decode())
+        object.__setattr__(self, "violation_flags", flags)
+        names = tuple(n for n, bit in sorted(_VIOLATIONS.items(), key=lambda kv: kv[1])
+                      if flags & bit)
+        unknown = flags & ~sum(_VIOLATIONS.values())
+        object.__setattr__(self, "violations",
+                           names + ((f"unknown 0x{unknown:x}",) if unknown else ()))
+
+
+class CompressParams:
+    """kvc_compress_params; unset fields keep the library's defaults
+    (kvc_compress_params_default). ``CompressParams(key_bits=4, value_bits=4, group_size=128)``."""
+
+    def __init__(self, **fields):
+        object.__setattr__(self, "_c", _versioned(_ffi.kvc_compress_params,
+                                                  _ffi.kvc_compress_params_default))
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _field_names(cls):
+        return [n for n, _ in _ffi.kvc_compress_params._fields_ if n != "struct_size"]
+
+    def __getattr__(self, name):
+        if name in self._field_names():
+            value = getattr(self._c, name)
+            return value.decode() if isinstance(value, bytes) else value
+        raise AttributeError(f"CompressParams has no field {name!r}")
+
+    def __setattr__(self, name, value):
+        if name not in self._field_names():
+            raise AttributeError(f"CompressParams has no field {name!r}")
+        if isinstance(value, str):
+            value = value.encode()
+        setattr(self._c, name, value)
+
+    def _asdict(self):
+        return {n: getattr(self, n) for n in self._field_names()}
+
+    def __eq__(self, other):
+        return isinstance(other, CompressParams) and self._asdict() == other._asdict()
+
+    def __repr__(self):
+        return f"CompressParams({', '.join(f'{k}={v!r}' for k, v in self._asdict().items())})"
+
+
+# ---- Buffers: numpy arrays and torch CPU tensors, never copied -----------------------------
+
+
+class _Tensor:
+    """Pointer, dims, strides (elements) and kvc dtype of one caller array; keeps it alive."""
+
+    def __init__(self, obj, dtype, what):
+        self.owner = obj
+        if type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "data_ptr"):
+            if obj.device.type != "cpu":
+                raise TypeError(f"{what}: torch tensor on {obj.device}; kvc takes CPU tensors")
+            type_name = str(obj.dtype).replace("torch.", "")
+            self.ptr, self.shape, itemsize = obj.data_ptr(), tuple(obj.shape), obj.element_size()
+            self.strides = tuple(obj.stride())
+        else:
+            if not isinstance(obj, np.ndarray):
+                if not hasattr(obj, "__array_interface__"):
+                    raise TypeError(f"{what}: expected a numpy array or torch tensor, "
+                                    f"got {type(obj).__name__}")
+                obj = self.owner = np.asarray(obj)  # zero-copy over __array_interface__
+            type_name, itemsize = obj.dtype.name, obj.dtype.itemsize
+            self.ptr, self.shape = obj.__array_interface__["data"][0], obj.shape
+            if any(s % itemsize for s in obj.strides):
+                raise ValueError(f"{what}: strides {obj.strides} are not whole elements")
+            self.strides = tuple(s // itemsize for s in obj.strides)
+        if dtype is not None:
+            wanted = _dtype_name(dtype)
+            if type_name == "uint16" and wanted == "bfloat16":
+                type_name = "bfloat16"
+            elif type_name != wanted:
+                raise TypeError(f"{what}: dtype={dtype!r} does not match the array's {type_name}")
+        if type_name not in _DTYPES:
+            hint = " (pass dtype='bfloat16' for bf16 carried as uint16)" if type_name == "uint16" \
+                else ""
+            raise TypeError(f"{what}: dtype {type_name} is not float32, float16 or bfloat16{hint}")
+        self.dtype = _DTYPES[type_name]
+        if 0 in self.shape:  # nothing to address: let the library judge the dims
+            self.strides = (0,) * len(self.shape)
+            return
+        if self.shape and self.shape[-1] > 1 and self.strides[-1] != 1:
+            raise ValueError(f"{what}: the last axis (head_dim) must be contiguous; got strides "
+                             f"{self.strides} in elements (use np.ascontiguousarray to copy)")
+        for n, s in zip(self.shape[:-1], self.strides[:-1]):
+            if n > 1 and s <= 0:
+                raise ValueError(f"{what}: strides {self.strides} (in elements) must be positive")
+
+    def c_strides(self):
+        """Strides of the leading axes for kvc_cache_shape; 0 (packed) where an axis has size 1."""
+        return [s if n > 1 else 0 for n, s in zip(self.shape[:-1], self.strides[:-1])]
+
+
+def _shape(tensors, num_layers, per_layer, what):
+    """One kvc_cache_shape for tensors that must share dims, dtype and strides."""
+    first = tensors[0]
+    ndim = 3 if per_layer else 4
+    for t in tensors:
+        if len(t.shape) != ndim:
+            layout = "[kv_heads, tokens, head_dim]" if per_layer else \
+                "[layers, kv_heads, tokens, head_dim]"
+            raise ValueError(f"{what}: expected {layout}, got shape {tuple(t.shape)}")
+        if t.shape != first.shape or t.dtype != first.dtype:
+            raise ValueError(f"{what}: keys and values (and every layer) must agree in shape and "
+                             f"dtype; got {tuple(first.shape)} and {tuple(t.shape)}")
+        if t.c_strides() != first.c_strides():
+            raise ValueError(f"{what}: keys and values (and every layer) must share strides; got "
+                             f"{first.strides} and {t.strides} (elements)")
+    s = _versioned(_ffi.kvc_cache_shape, _ffi.kvc_cache_shape_default)
+    dims = first.shape[-3:]
+    s.num_layers = num_layers if per_layer else first.shape[0]
+    s.num_kv_heads, s.num_tokens, s.head_dim = dims
+    s.dtype = first.dtype
+    strides = first.c_strides()
+    if not per_layer:
+        s.layer_stride = strides.pop(0)
+    s.head_stride, s.token_stride = strides
+    return s
+
+
+def _cache(keys, values, dtype, what):
+    """(shape, keys pointer or layer array, values pointer or layer array, per_layer, owners)."""
+    if isinstance(keys, (list, tuple)) != isinstance(values, (list, tuple)):
+        raise TypeError(f"{what}: keys and values must both be arrays or both be lists")
+    if isinstance(keys, (list, tuple)):
+        if len(keys) != len(values) or not keys:
+            raise ValueError(f"{what}: keys and values must be non-empty lists of equal length")
+        ks = [_Tensor(k, dtype, f"keys[{i}]") for i, k in enumerate(keys)]
+        vs = [_Tensor(v, dtype, f"values[{i}]") for i, v in enumerate(values)]
+        shape = _shape(ks + vs, len(ks), True, what)
+        key_ptrs = (ctypes.c_void_p * len(ks))(*[t.ptr for t in ks])
+        value_ptrs = (ctypes.c_void_p * len(vs))(*[t.ptr for t in vs])
+        return shape, key_ptrs, value_ptrs, True, ks + vs
+    k, v = _Tensor(keys, dtype, "keys"), _Tensor(values, dtype, "values")
+    return _shape([k, v], 0, False, what), k.ptr, v.ptr, False, [k, v]
+
+
+def _bytes_arg(blob):
+    """(pointer, size, owner) of a bytes-like blob, without copying."""
+    view = memoryview(blob).cast("B")
+    if view.nbytes == 0:
+        return None, 0, view
+    array = np.frombuffer(view, dtype=np.uint8)
+    return array.__array_interface__["data"][0], view.nbytes, array
+
+
+# ---- Context --------------------------------------------------------------------------------
+
+
+class Context:
+    """A kvc_context: one thread at a time. Use ``with Context() as ctx:`` or call ``close()``;
+    the finalizer is only a safety net."""
+
+    def __init__(self, device="cpu", device_index=0):
+        p = _versioned(_ffi.kvc_context_params, _ffi.kvc_context_params_default)
+        p.device = _DEVICES[device] if isinstance(device, str) else device
+        p.device_index = device_index
+        ptr = ctypes.POINTER(_ffi.kvc_context)()
+        _check(_ffi.kvc_context_create(ctypes.byref(p), ctypes.byref(ptr)),
+               what=f"kvc_context_create(device={device!r}, device_index={device_index})")
+        self._ptr = ptr
+        self._progress = None
+        self._finalizer = weakref.finalize(self, _ffi.kvc_context_free, ptr)
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    def close(self):
+        """Frees the context; further calls raise ValueError. Closing twice is a no-op."""
+        if self._ptr is not None:
+            self._finalizer()
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if self._ptr is None:
+            raise ValueError("the kvc Context is closed")
+        return self._ptr
+
+    def set_progress(self, callback):
+        """callback(done, total) during compress/decompress; None clears it. It must not call
+        kvc on this context; an exception inside it is printed and ignored."""
+        fn = _ffi.kvc_progress_fn(lambda _user, done, total: callback(done, total)) \
+            if callback else _ffi.kvc_progress_fn()
+        _check(_ffi.kvc_context_set_progress(self._handle(), fn, None), self._ptr)
+        self._progress = fn
+
+    def compress_with_metrics(self, keys, values, params=None, dtype=None):
+        """Compresses keys and values into one .kvc blob; returns (bytes, Metrics)."""
+        ptr = self._handle()
+        shape, k, v, per_layer, _owners = _cache(keys, values, dtype, "compress")
+        p = (params if params is not None else CompressParams())._c
+        metrics = _versioned(_ffi.kvc_metrics)
+        call = _ffi.kvc_compress_layers if per_layer else _ffi.kvc_compress
+        capacity = _ffi.kvc_compress_bound(ctypes.byref(p), ctypes.byref(shape))
+        n = ctypes.c_size_t()
+        while True:  # a bound of 0 (invalid params) makes the call name the problem
+            out = ctypes.create_string_buffer(max(capacity, 1))
+            st = call(ptr, ctypes.byref(p), ctypes.byref(shape), k, v, out, capacity,
+                      ctypes.byref(n), ctypes.byref(metrics))
+            if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL or n.value <= capacity:
+                break
+            capacity = n.value
+        _check(st, ptr)
+        return out.raw[:n.value], Metrics(metrics)
+
+    def compress(self, keys, values, params=None, dtype=None):
+        """Compresses keys and values into one .kvc blob (bytes)."""
+        return self.compress_with_metrics(keys, values, params, dtype)[0]
+
+    def inspect(self, blob):
+        """BlobInfo read from the blob's header and footer."""
+        src, size, _owner = _bytes_arg(blob)
+        info = _versioned(_ffi.kvc_blob_info)
+        _check(_ffi.kvc_inspect(self._handle(), src, size, ctypes.byref(info)), self._ptr)
+        return BlobInfo(info)
+
+    def verify(self, blob):
+        """Raises KvcError unless every message and checksum of the blob is valid."""
+        src, size, _owner = _bytes_arg(blob)
+        _check(_ffi.kvc_verify(self._handle(), src, size), self._ptr)
+
+    def decompress(self, blob, dtype=None, first_layer=0, num_layers=0):
+        """(keys, values): [layers, kv_heads, tokens, head_dim] numpy arrays in ``dtype``
+        (None: as stored). bf16 comes back as uint16 holding the bf16 bits."""
+        ptr = self._handle()
+        p = _versioned(_ffi.kvc_decompress_params, _ffi.kvc_decompress_params_default)
+        if dtype is not None:
+            name = _dtype_name(dtype)
+            if name not in _DTYPES:
+                raise TypeError(f"decompress: dtype {name} is not float32, float16 or bfloat16")
+            p.dtype = _DTYPES[name]
+        src, size, _owner = _bytes_arg(blob)
+        info = self.inspect(blob)
+        p.first_layer, p.num_layers = first_layer, num_layers
+        out_dtype = info.dtype if p.dtype == _ffi.KVC_DTYPE_AS_STORED else p.dtype
+        needed = ctypes.c_size_t()
+        st = _ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, None, None, 0,
+                                 ctypes.byref(needed))
+        if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL:
+            _check(st, ptr)
+        item = np.dtype(_NUMPY_OF[out_dtype]).itemsize
+        per_layer = info.num_kv_heads * info.num_tokens * info.head_dim
+        layers = needed.value // (per_layer * item)
+        dims = (layers, info.num_kv_heads, info.num_tokens, info.head_dim)
+        keys = np.empty(dims, dtype=_NUMPY_OF[out_dtype])
+        values = np.empty(dims, dtype=_NUMPY_OF[out_dtype])
+        n = ctypes.c_size_t()
+        _check(_ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, keys.ctypes.data,
+                                   values.ctypes.data, keys.nbytes, ctypes.byref(n)), ptr)
+        return keys, values
+
+    def quality(self, orig_keys, orig_values, rec_keys, rec_values, min_cosine=None,
+                min_snr_db=None, dtype=None):
+        """Quality of a reconstruction (rec_*) against the original (orig_*); thresholds left
+        None keep the library's defaults. ``dtype="bfloat16"`` marks uint16 inputs as bf16."""
+        t = _versioned(_ffi.kvc_quality_thresholds, _ffi.kvc_quality_thresholds_default)
+        if min_cosine is not None:
+            t.min_cosine = min_cosine
+        if min_snr_db is not None:
+            t.min_snr_db = min_snr_db
+        shape_a, ka, va, _, _owners_a = _packed(orig_keys, orig_values, dtype, "quality original")
+        shape_b, kb, vb, _, _owners_b = _packed(rec_keys, rec_values, dtype,
+                                                "quality reconstruction")
+        q = _versioned(_ffi.kvc_quality)
+        _check(_ffi.kvc_quality_compare(self._handle(), ctypes.byref(t), ctypes.byref(shape_a),
+                                        ka, va, ctypes.byref(shape_b), kb, vb, ctypes.byref(q)),
+               self._ptr)
+        return Quality(q)
+
+    def load_cache(self, path):
+        """(keys, values, model_name) of a safetensors KV cache; arrays are copies the caller
+        owns (bf16 as uint16)."""
+        cache = ctypes.POINTER(_ffi.kvc_cache)()
+        _check(_ffi.kvc_cache_load(self._handle(), os.fsencode(path), ctypes.byref(cache)),
+               self._ptr)
+        try:
+            shape = _versioned(_ffi.kvc_cache_shape)
+            _check(_ffi.kvc_cache_get_shape(cache, ctypes.byref(shape)),
+                   what=f"{os.fspath(path)}: kvc_cache_get_shape")
+            dims = (shape.num_layers, shape.num_kv_heads, shape.num_tokens, shape.head_dim)
+            dtype = _NUMPY_OF[shape.dtype]
+            count = int(np.prod(dims))
+
+            def copy(address):
+                buffer = (ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(address)
+                return np.frombuffer(buffer, dtype=dtype).reshape(dims).copy()
+
+            keys = copy(_ffi.kvc_cache_keys(cache))
+            values = copy(_ffi.kvc_cache_values(cache))
+            model_name = _ffi.kvc_cache_model_name(cache).decode()
+        finally:
+            _ffi.kvc_cache_free(cache)
+        return keys, values, model_name
+
+    def save_cache(self, path, keys, values, model_name=None, dtype=None):
+        """Writes keys and values as safetensors plus the metadata sidecar (atomically)."""
+        shape, k, v, _, _owners = _packed(keys, values, dtype, "save_cache")
+        name = model_name.encode() if model_name is not None else None
+        _check(_ffi.kvc_cache_save(self._handle(), os.fsencode(path), ctypes.byref(shape), k, v,
+                                   name), self._ptr)
+
+
+def _packed(keys, values, dtype, what):
+    if isinstance(keys, (list, tuple)) or isinstance(values, (list, tuple)):
+        raise TypeError(f"{what}: takes [layers, kv_heads, tokens, head_dim] arrays, not lists")
+    return _cache(keys, values, dtype, what)
+
+
+# ---- Module-level calls: each runs on a fresh Context unless ctx= is given -----------------
+
+
+def _run(ctx, method, *args, **kwargs):
+    if ctx is not None:
+        return getattr(ctx, method)(*args, **kwargs)
+    with Context() as fresh:
+        return getattr(fresh, method)(*args, **kwargs)
+
+
+def version():
+    """"MAJOR.MINOR.PATCH" of the loaded libkvc."""
+    return _ffi.kvc_version_string().decode()
+
+
+def device_count(kind="cpu"):
+    """Usable devices of a kind ("cpu", "cuda" or a KVC_DEVICE_* value)."""
+    return _ffi.kvc_device_count(_DEVICES[kind] if isinstance(kind, str) else kind)
+
+
+def compress(keys, values, params=None, dtype=None, ctx=None):
+    """Compresses keys and values into one .kvc blob (bytes). See Context.compress."""
+    return _run(ctx, "compress", keys, values, params, dtype)
+
+
+def compress_with_metrics(keys, values, params=None, dtype=None, ctx=None):
+    """(blob, Metrics). See Context.compress_with_metrics."""
+    return _run(ctx, "compress_with_metrics", keys, values, params, dtype)
+
+
+def decompress(blob, dtype=None, first_layer=0, num_layers=0, ctx=None):
+    """(keys, values) numpy arrays. See Context.decompress."""
+    return _run(ctx, "decompress", blob, dtype, first_layer, num_layers)
+
+
+def inspect(blob, ctx=None):
+    """BlobInfo of a blob. See Context.inspect."""
+    return _run(ctx, "inspect", blob)
+
+
+def verify(blob, ctx=None):
+    """Raises KvcError unless the blob verifies. See Context.verify."""
+    return _run(ctx, "verify", blob)
+
+
+def quality(orig_keys, orig_values, rec_keys, rec_values, min_cosine=None, min_snr_db=None,
+            dtype=None, ctx=None):
+    """Quality of rec_* against orig_*. See Context.quality."""
+    return _run(ctx, "quality", orig_keys, orig_values, rec_keys, rec_values, min_cosine,
+                min_snr_db, dtype)
+
+
+def load_cache(path, ctx=None):
+    """(keys, values, model_name) of a safetensors KV cache. See Context.load_cache."""
+    return _run(ctx, "load_cache", path)
+
+
+def save_cache(path, keys, values, model_name=None, dtype=None, ctx=None):
+    """Writes a safetensors KV cache. See Context.save_cache."""
+    return _run(ctx, "save_cache", path, keys, values, model_name, dtype)
