@@ -1,0 +1,98 @@
+# test_layout.py: _ffi mirrors kvc.h: struct layouts and constants as the C compiler sees them.
+import ctypes
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from kvc import _ffi
+
+from conftest import REPO_ROOT
+
+HEADER = REPO_ROOT / "include" / "kvc" / "kvc.h"
+needs_header = pytest.mark.skipif(not HEADER.is_file(),
+                                  reason=f"{HEADER} not found (no source tree)")
+
+
+def header_text():
+    text = HEADER.read_text()
+    return re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+
+
+def header_structs():
+    """{name: [field, ...]} of every struct with a body in kvc.h."""
+    structs = {}
+    for name, body in re.findall(r"typedef struct (kvc_\w+) \{(.*?)\} \1;", header_text(), re.S):
+        fields = []
+        for decl in filter(None, (d.strip() for d in body.split(";"))):
+            for part in decl.split(None, 1)[1].split(","):  # "double a, b" declares two
+                fields.append(re.sub(r"\[.*\]", "", part).split()[-1])
+        structs[name] = fields
+    return structs
+
+
+def header_constants():
+    names = re.findall(r"^#define (KVC_[A-Z0-9_]+)\s+\S", header_text(), re.M)
+    return [n for n in names if n != "KVC_API"]
+
+
+def header_functions():
+    """{name: number of parameters} of every KVC_API function."""
+    found = {}
+    for name, params in re.findall(r"KVC_API[^;(]*?\b(kvc_\w+)\(([^)]*)\)", header_text(), re.S):
+        found[name] = 0 if params.strip() == "void" else params.count(",") + 1
+    return found
+
+
+@needs_header
+def test_every_struct_has_the_fields_of_the_header_in_order():
+    structs = header_structs()
+    assert len(structs) >= 7
+    for name, fields in structs.items():
+        mirror = getattr(_ffi, name)
+        assert [f for f, _ in mirror._fields_] == fields, name
+
+
+@needs_header
+def test_every_function_has_its_prototype_set():
+    functions = header_functions()
+    assert len(functions) >= 25
+    for name, count in functions.items():
+        fn = getattr(_ffi, name)
+        assert fn.argtypes is not None and len(fn.argtypes) == count, name
+
+
+@needs_header
+def test_layouts_and_constants_match_the_c_compiler(tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler (cc) on PATH to compare layouts against")
+    lines = ['#include <stdio.h>', '#include <stddef.h>', '#include "kvc/kvc.h"',
+             "int main(void) {"]
+    for name, fields in header_structs().items():
+        lines.append(f'  printf("{name} sizeof %zu\\n", sizeof({name}));')
+        for f in fields:
+            lines.append(f'  printf("{name} {f} %zu\\n", offsetof({name}, {f}));')
+    for c in header_constants():
+        if c.startswith("KVC_KVC_H"):
+            continue
+        lines.append(f'  printf("const {c} %lld\\n", (long long)({c}));')
+    lines += ["  return 0;", "}"]
+    source = tmp_path / "layout.c"
+    source.write_text("\n".join(lines) + "\n")
+    exe = tmp_path / "layout"
+    subprocess.run([cc, "-std=c99", "-I", str(REPO_ROOT / "include"), str(source), "-o", str(exe)],
+                   check=True, capture_output=True)
+    checked = 0
+    for line in subprocess.run([str(exe)], check=True, capture_output=True,
+                               text=True).stdout.splitlines():
+        owner, what, value = line.split()
+        if owner == "const":
+            assert getattr(_ffi, what) == int(value), what
+        elif what == "sizeof":
+            assert ctypes.sizeof(getattr(_ffi, owner)) == int(value), owner
+        else:
+            assert getattr(getattr(_ffi, owner), what).offset == int(value), (owner, what)
+        checked += 1
+    assert checked > 100
