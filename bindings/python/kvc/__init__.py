@@ -31,6 +31,15 @@ _VIOLATIONS = {name[len("KVC_VIOLATION_"):].lower(): getattr(_ffi, name)
                for name in dir(_ffi) if name.startswith("KVC_VIOLATION_")}
 
 
+def _device(kind):
+    """KVC_DEVICE_* of "cpu", "cuda" or an int."""
+    if isinstance(kind, str):
+        if kind not in _DEVICES:
+            raise ValueError(f"device {kind!r} is not one of {sorted(_DEVICES)}")
+        return _DEVICES[kind]
+    return kind
+
+
 def _dtype_name(dtype):
     """"float32", "float16", "bfloat16" (also from torch dtypes), or numpy's name of dtype."""
     text = str(dtype).replace("torch.", "")
@@ -272,7 +281,7 @@ class Context:
 
     def __init__(self, device="cpu", device_index=0):
         p = _versioned(_ffi.kvc_context_params, _ffi.kvc_context_params_default)
-        p.device = _DEVICES[device] if isinstance(device, str) else device
+        p.device = _device(device)
         p.device_index = device_index
         ptr = ctypes.POINTER(_ffi.kvc_context)()
         _check(_ffi.kvc_context_create(ctypes.byref(p), ctypes.byref(ptr)),
@@ -449,7 +458,7 @@ def version():
 
 def device_count(kind="cpu"):
     """Usable devices of a kind ("cpu", "cuda" or a KVC_DEVICE_* value)."""
-    return _ffi.kvc_device_count(_DEVICES[kind] if isinstance(kind, str) else kind)
+    return _ffi.kvc_device_count(_device(kind))
 
 
 def compress(keys, values, params=None, dtype=None, ctx=None):

@@ -15,6 +15,8 @@ def test_device_count_knows_cpu_and_cuda():
     assert kvc.device_count("cpu") == 1
     assert kvc.device_count("cuda") >= 0
     assert kvc.device_count(_ffi.KVC_DEVICE_CPU) == 1
+    with pytest.raises(ValueError, match="gpu"):
+        kvc.device_count("gpu")
 
 
 def test_compress_params_defaults_come_from_the_library():
