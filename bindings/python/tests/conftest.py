@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 DATA_DIR = Path(os.environ.get("KVC_TEST_DATA_DIR", ""))
-REPO_ROOT = Path(__file__).resolve().parents[3]
+_HERE = Path(__file__).resolve()
+# The source tree (for include/kvc/kvc.h) when these tests run from it.
+REPO_ROOT = _HERE.parents[3] if len(_HERE.parents) > 3 else _HERE.parent
 
 
 def cache_path(stem):
