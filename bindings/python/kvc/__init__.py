@@ -62,6 +62,13 @@ def _check(status, ctx_ptr=None, what=""):
         raise KvcError(status, message)
 
 
+def _set_field(c_struct, name, value):
+    """Sets a C field; an integer the C type cannot hold raises instead of wrapping silently."""
+    setattr(c_struct, name, value)
+    if isinstance(value, int) and getattr(c_struct, name) != value:
+        raise OverflowError(f"{name} {value} does not fit {type(c_struct).__name__}.{name}")
+
+
 def _versioned(struct_type, default_fn=None):
     s = struct_type()
     if default_fn is None:
@@ -154,9 +161,7 @@ class CompressParams:
     def __setattr__(self, name, value):
         if name not in self._field_names():
             raise AttributeError(f"CompressParams has no field {name!r}")
-        if isinstance(value, str):
-            value = value.encode()
-        setattr(self._c, name, value)
+        _set_field(self._c, name, value.encode() if isinstance(value, str) else value)
 
     def _asdict(self):
         return {n: getattr(self, n) for n in self._field_names()}
@@ -235,14 +240,13 @@ def _shape(tensors, num_layers, per_layer, what):
             raise ValueError(f"{what}: keys and values (and every layer) must share strides; got "
                              f"{first.strides} and {t.strides} (elements)")
     s = _versioned(_ffi.kvc_cache_shape, _ffi.kvc_cache_shape_default)
-    dims = first.shape[-3:]
-    s.num_layers = num_layers if per_layer else first.shape[0]
-    s.num_kv_heads, s.num_tokens, s.head_dim = dims
-    s.dtype = first.dtype
     strides = first.c_strides()
-    if not per_layer:
-        s.layer_stride = strides.pop(0)
-    s.head_stride, s.token_stride = strides
+    fields = {"num_layers": num_layers if per_layer else first.shape[0], "dtype": first.dtype,
+              "layer_stride": 0 if per_layer else strides.pop(0)}
+    fields.update(zip(("num_kv_heads", "num_tokens", "head_dim"), first.shape[-3:]))
+    fields.update(zip(("head_stride", "token_stride"), strides))
+    for name, value in fields.items():
+        _set_field(s, name, int(value))
     return s
 
 

@@ -30,6 +30,8 @@ def test_compress_params_defaults_come_from_the_library():
     assert q != p and kvc.CompressParams() == p
     with pytest.raises(AttributeError):
         kvc.CompressParams(bits=4)
+    with pytest.raises(OverflowError, match="key_bits"):
+        kvc.CompressParams(key_bits=2**32 + 4)  # would wrap to 4 in a C int32_t
 
 
 def test_context_manager_closes_the_context(stories):
