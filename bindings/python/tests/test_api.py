@@ -137,3 +137,13 @@ def test_a_missing_file_raises_io_error(tmp_path):
     with pytest.raises(kvc.KvcError) as e:
         kvc.load_cache(tmp_path / "missing.safetensors")
     assert e.value.status_name == "KVC_ERR_IO" and "missing.safetensors" in e.value.message
+
+
+def test_separate_contexts_compress_in_parallel_threads_to_the_same_bytes(smol):
+    from concurrent.futures import ThreadPoolExecutor
+    keys, values, _ = smol
+    params = kvc.CompressParams(key_bits=4, value_bits=4, group_size=128)
+    expected = kvc.compress(keys, values, params)
+    with ThreadPoolExecutor(4) as pool:  # ctypes releases the GIL during each call
+        blobs = list(pool.map(lambda _: kvc.compress(keys, values, params), range(8)))
+    assert all(b == expected for b in blobs)
