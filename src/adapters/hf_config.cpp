@@ -25,15 +25,17 @@ bool has(const json& config, const char* field) {
   return config.contains(field) && !config.at(field).is_null();
 }
 
-// A positive integer field; fallback names (e.g. Qwen 1's kv_channels) tried in order.
+// A positive integer field that fits int32.
 int32_t positive_int(const json& config, const char* field) {
   const json& value = config.at(field);
   require(value.is_number_integer(),
           std::string("config.json: ") + field + " " + shown(value) + " is not an integer");
-  require(value.is_number_unsigned() || value.get<int64_t>() > 0,
+  const bool is_positive =
+      value.is_number_unsigned() ? value.get<uint64_t>() > 0 : value.get<int64_t>() > 0;
+  require(is_positive,
           std::string("config.json: ") + field + " " + shown(value) + " is not positive");
   const uint64_t n = value.get<uint64_t>();
-  require(n > 0 && n <= static_cast<uint64_t>(kMaxCount),
+  require(n <= static_cast<uint64_t>(kMaxCount),
           std::string("config.json: ") + field + " " + shown(value) + " is out of range");
   return static_cast<int32_t>(n);
 }
@@ -43,7 +45,7 @@ int32_t required_int(const json& config, const char* field) {
   return positive_int(config, field);
 }
 
-// The first of the fields that is present, or 0.
+// The first of the fields that is present (e.g. Qwen 1's kv_channels for head_dim), or 0.
 int32_t optional_int(const json& config, std::initializer_list<const char*> fields) {
   for (const char* field : fields) {
     if (has(config, field)) return positive_int(config, field);
