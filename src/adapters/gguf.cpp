@@ -274,7 +274,7 @@ GgufMetadata read_gguf_metadata(const std::string& path) {
     bytes.resize(want);
     const size_t got = std::fread(bytes.data() + have, 1, want - have, file.get());
     if (got < want - have && std::ferror(file.get())) {
-      throw Error(KVC_ERR_IO, path + ": read failed");
+      throw Error(KVC_ERR_IO, path + ": " + std::strerror(errno));
     }
     bytes.resize(have + got);
     const bool is_whole_file = got < want - have;

@@ -488,6 +488,8 @@ def test_adapter_from_gguf_reads_only_the_metadata(tmp_path):
         assert r.stderr.startswith("kvc: KVC_ERR_CORRUPT_DATA: ")
     r = kvc("adapter", "--gguf", tmp_path / "missing.gguf")
     assert r.returncode == 1 and "KVC_ERR_IO" in r.stderr
+    r = kvc("adapter", "--gguf", tmp_path)
+    assert r.returncode == 1 and "Is a directory" in r.stderr
 
 
 def test_an_unknown_model_exits_1_pointing_at_the_list():
