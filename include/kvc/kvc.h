@@ -287,6 +287,80 @@ KVC_API const char* kvc_cache_model_name(const kvc_cache* cache);
 KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
                                   const void* keys, const void* values, const char* model_name);
 
+/* ---- Adapters: a kvc_adapter is immutable once built; share it across threads freely -- */
+/* A model adapter describes one model: its attention, cache shape and compression policy.
+ * The built-in registry holds every model of kvc's seed list and open models with their
+ * published configs; its adapters are borrowed (never freed by the caller, valid for the life of
+ * the library). Adapters built from a config.json or a GGUF file are owned: free them with
+ * kvc_adapter_free. Shape fields are 0 where a model's architecture is not public: the shape
+ * then comes from the input cache, and only the policy applies. */
+typedef struct kvc_adapter kvc_adapter;
+
+/* Attention types of kvc_adapter_info.attention_type. */
+#define KVC_ATTENTION_CAUSAL 0         /* every earlier token */
+#define KVC_ATTENTION_BIDIRECTIONAL 1  /* every token */
+#define KVC_ATTENTION_SLIDING_WINDOW 2 /* the last window_tokens tokens */
+#define KVC_ATTENTION_SPARSE 3         /* a learned subset of tokens */
+#define KVC_ATTENTION_LATENT 4         /* multi-head latent attention (DeepSeek MLA) */
+
+typedef struct kvc_adapter_info {
+  uint32_t struct_size;      /* the caller sets sizeof(kvc_adapter_info) */
+  int32_t attention_type;    /* KVC_ATTENTION_* */
+  int32_t window_tokens;     /* sliding-window attention: tokens in the window; else 0 */
+  int32_t num_layers;        /* 0 = taken from the input cache */
+  int32_t num_query_heads;   /* 0 = unknown */
+  int32_t num_kv_heads;      /* heads of the cache (1 for latent attention); 0 = from input */
+  int32_t head_dim;          /* elements per cached head and token; 0 = from input */
+  int32_t context_tokens;    /* positions the model was built for; 0 = unknown */
+  int32_t latent_dim;        /* latent attention: cached latent (kv_lora_rank); else 0 */
+  int32_t rope_key_dim;      /* latent attention: cached RoPE key beside it; else 0 */
+  float rope_theta;          /* RoPE base frequency; 0 = unknown */
+  float attention_threshold; /* policy: attention mass the kept tokens must cover, (0, 1] */
+  int32_t sink_tokens;       /* policy: first tokens always kept */
+  int32_t recent_tokens;     /* policy: newest tokens always kept in full precision */
+  int32_t key_bits;          /* policy: 2, 3, 4, 8, or 16 (unquantized) */
+  int32_t value_bits;        /* policy: 2, 3, 4, 8, or 16 (unquantized) */
+  int32_t group_size;        /* policy: 32, 64 or 128 */
+  int32_t may_compress_keys; /* policy: 1 = keys may be quantized; 0 = keep them exact */
+  int32_t is_builtin;        /* 1 = a registry adapter (borrowed); 0 = built by the caller */
+  char name[64];             /* NUL-terminated, e.g. "llama-3-8b" (cut to 63 bytes) */
+  char family[32];           /* NUL-terminated, e.g. "llama" */
+  char source[128];          /* NUL-terminated origin of the figures (cut to 127 bytes) */
+} kvc_adapter_info;
+
+/** Number of adapters in the built-in registry. */
+KVC_API uint32_t kvc_adapter_count(void);
+/** The registry adapter at index (0 .. kvc_adapter_count() - 1), borrowed.
+ * @return KVC_OK, or KVC_ERR_INVALID_ARGUMENT for an index out of range or a NULL out_adapter */
+KVC_API kvc_status kvc_adapter_get(uint32_t index, const kvc_adapter** out_adapter);
+/** The registry adapter named name, compared case-insensitively (failing that, also ignoring
+ * '-', '_', '.' and ' ': "Qwen2.5-72B" finds "qwen-2.5-72b"), borrowed.
+ * @return KVC_OK, or KVC_ERR_INVALID_ARGUMENT for an unknown name or a NULL argument */
+KVC_API kvc_status kvc_adapter_find(const char* name, const kvc_adapter** out_adapter);
+/** Builds an adapter from the text of a Hugging Face config.json (json_size bytes; no NUL
+ * needed). Reads model_type, num_hidden_layers, num_attention_heads, num_key_value_heads,
+ * head_dim or hidden_size, rope_theta, sliding_window (and use_sliding_window),
+ * max_position_embeddings, and kv_lora_rank with qk_rope_head_dim for latent attention. The name
+ * is _name_or_path, else model_type; the policy is the registry's for that name, else defaults.
+ * @return KVC_OK, KVC_ERR_CORRUPT_DATA (not a JSON object) or KVC_ERR_INVALID_ARGUMENT (a field
+ *         missing or invalid; kvc_context_last_error(ctx) names it) */
+KVC_API kvc_status kvc_adapter_from_hf_config(kvc_context* ctx, const char* json_text,
+                                              size_t json_size, kvc_adapter** out_adapter);
+/** Builds an adapter from a GGUF file's metadata; only the header and key/value section are
+ * read, with every length checked against the file and fixed limits.
+ * @return KVC_OK, KVC_ERR_IO, KVC_ERR_CORRUPT_DATA (malformed or truncated metadata),
+ *         KVC_ERR_UNSUPPORTED_VERSION (GGUF version other than 2 or 3) or
+ *         KVC_ERR_INVALID_ARGUMENT (a key the adapter needs is missing or invalid) */
+KVC_API kvc_status kvc_adapter_from_gguf(kvc_context* ctx, const char* path,
+                                         kvc_adapter** out_adapter);
+/** Frees an adapter built by kvc_adapter_from_*; NULL and registry adapters are no-ops. */
+KVC_API void kvc_adapter_free(const kvc_adapter* adapter);
+/** Fills *out_info (no further than its struct_size, which must be at least 8).
+ * @return KVC_OK, KVC_ERR_INVALID_ARGUMENT or KVC_ERR_UNSUPPORTED_VERSION */
+KVC_API kvc_status kvc_adapter_get_info(const kvc_adapter* adapter, kvc_adapter_info* out_info);
+/** "causal", "bidirectional", "sliding-window", "sparse", "latent"; "unknown" otherwise. */
+KVC_API const char* kvc_attention_type_name(int32_t attention_type);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

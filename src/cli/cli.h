@@ -133,5 +133,10 @@ Command add_compress_command(CLI::App& app);
 Command add_decompress_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
 Command add_verify_command(CLI::App& app);
+Command add_models_command(CLI::App& app);
+Command add_adapter_command(CLI::App& app);
+
+// An adapter as JSON: name, family, attention_type, shape fields, policy, is_builtin, source.
+json adapter_json(const kvc_adapter_info& info);
 
 }  // namespace kvc::cli

@@ -55,7 +55,9 @@ int finish_stdout(int exit_code) {
 }
 
 int run_main(int argc, char** argv) {
-  CLI::App app{"kvc: compress, decompress, inspect and verify LLM key/value caches (.kvc)", "kvc"};
+  CLI::App app{
+      "kvc: compress, decompress, inspect and verify LLM key/value caches (.kvc); model adapters",
+      "kvc"};
   app.set_version_flag("--version", std::string("kvc ") + kvc_version_string());
   app.require_subcommand(1);
   app.footer(
@@ -63,7 +65,8 @@ int run_main(int argc, char** argv) {
       "unsupported data, failed verification, or (with --require-pass) failed quality checks.");
   const kvc::cli::Command commands[] = {
       kvc::cli::add_compress_command(app), kvc::cli::add_decompress_command(app),
-      kvc::cli::add_inspect_command(app), kvc::cli::add_verify_command(app)};
+      kvc::cli::add_inspect_command(app),  kvc::cli::add_verify_command(app),
+      kvc::cli::add_models_command(app),   kvc::cli::add_adapter_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

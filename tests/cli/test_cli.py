@@ -15,6 +15,7 @@ KVC = os.environ.get("KVC_CLI", "")
 DATA_DIR = Path(os.environ.get("KVC_TEST_DATA_DIR", ""))
 STORIES = DATA_DIR / "stories260K.safetensors"
 SMOL = DATA_DIR / "smollm2-135m.safetensors"
+STORIES_GGUF = Path(__file__).resolve().parents[3] / "shared" / "data" / "stories260K.gguf"
 
 pytestmark = pytest.mark.skipif(
     not KVC or not Path(KVC).is_file(),
@@ -253,6 +254,10 @@ def test_key_and_value_bits_override_bits(tmp_path):
     ["decompress", "in.kvc", "-o", "out.safetensors", "--layers", "x"],
     ["inspect"],
     ["verify", "a.kvc", "b.kvc"],
+    ["models", "extra"],
+    ["adapter"],
+    ["adapter", "gpt-4", "--gguf", "model.gguf"],
+    ["adapter", "--hf-config", "config.json", "--gguf", "model.gguf"],
     ["frobnicate"],
     [],
 ])
@@ -392,6 +397,108 @@ def test_empty_foreign_and_extended_files_are_rejected(tmp_path, small_blob):
     _sweep(cases, tmp_path)
 
 
+# ---- Model adapters ------------------------------------------------------------------------
+
+SEED_MODELS = {  # seed 000: name -> (attention type, window, recommended threshold)
+    "gpt-3.5": ("causal", 0, 0.90), "gpt-4": ("causal", 0, 0.92), "gpt-4o": ("causal", 0, 0.93),
+    "claude-3-opus": ("bidirectional", 0, 0.91), "claude-3-sonnet": ("bidirectional", 0, 0.90),
+    "claude-3.5-sonnet": ("bidirectional", 0, 0.92), "llama-2-7b": ("causal", 0, 0.88),
+    "llama-2-70b": ("causal", 0, 0.90), "llama-3-8b": ("causal", 0, 0.89),
+    "llama-3.1-70b": ("causal", 0, 0.91), "mistral-7b": ("sliding-window", 4096, 0.87),
+    "mixtral-8x7b": ("sliding-window", 4096, 0.88), "qwen-7b": ("causal", 0, 0.89),
+    "qwen-2.5-72b": ("causal", 0, 0.91), "deepseek-v2": ("latent", 0, 0.85),
+    "deepseek-v3": ("latent", 0, 0.86),
+}
+
+
+def test_models_lists_every_seed_model_with_its_figures():
+    r = kvc_json("models")
+    assert r["command"] == "models" and r["count"] == len(r["models"]) >= 21
+    by_name = {m["name"]: m for m in r["models"]}
+    assert len(by_name) == r["count"]
+    for name, (attention, window, threshold) in SEED_MODELS.items():
+        m = by_name[name]
+        assert m["attention_type"] == attention, name
+        assert m["window_tokens"] == window, name
+        assert m["policy"]["attention_threshold"] == threshold, name
+        assert m["is_builtin"] is True
+    assert by_name["gpt-4"]["has_shape"] is False and by_name["gpt-4"]["num_layers"] == 0
+    tiny = by_name["tinyllama-1.1b"]
+    assert (tiny["num_layers"], tiny["num_query_heads"], tiny["num_kv_heads"],
+            tiny["head_dim"]) == (22, 32, 4, 64)
+    v2 = by_name["deepseek-v2"]
+    assert (v2["num_layers"], v2["latent_dim"], v2["rope_key_dim"], v2["head_dim"]) == (
+        60, 512, 64, 576)
+
+
+def test_models_table_has_one_row_per_adapter():
+    r = kvc("models")
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "FAMILY", "ATTENTION"]
+    count = kvc_json("models")["count"]
+    assert len(lines) == count + 2 and lines[-1].startswith(f"{count} adapters")
+    assert any(line.startswith("mistral-7b") and "sliding-window (4096)" in line
+               for line in lines)
+
+
+def test_adapter_by_name_is_case_insensitive_and_matches_the_list():
+    listed = {m["name"]: m for m in kvc_json("models")["models"]}
+    for name in ("GPT-4", "Qwen2.5-72B", "llama-3-8b"):
+        a = kvc_json("adapter", name)
+        assert a.pop("command") == "adapter"
+        assert a == listed[a["name"]]
+    r = kvc("adapter", "deepseek-v3")
+    assert r.returncode == 0
+    assert "latent attention" in r.stdout and "one latent of 512" in r.stdout
+
+
+def test_adapter_from_a_hf_config_file(tmp_path):
+    config = {"_name_or_path": "mistralai/Mistral-7B-v0.1", "model_type": "mistral",
+              "hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 32,
+              "num_key_value_heads": 8, "rope_theta": 10000.0, "sliding_window": 4096,
+              "max_position_embeddings": 32768}
+    path = _write(tmp_path / "config.json", json.dumps(config).encode())
+    a = kvc_json("adapter", "--hf-config", path)
+    assert a["name"] == "mistralai/Mistral-7B-v0.1" and a["is_builtin"] is False
+    assert a["attention_type"] == "sliding-window" and a["window_tokens"] == 4096
+    assert (a["num_layers"], a["num_kv_heads"], a["head_dim"]) == (32, 8, 128)
+    del config["num_hidden_layers"]
+    _write(path, json.dumps(config).encode())
+    r = kvc("adapter", "--hf-config", path, "--json")
+    assert r.returncode == 1
+    err = json.loads(r.stdout)["error"]
+    assert err["status"] == "KVC_ERR_INVALID_ARGUMENT"
+    assert "num_hidden_layers is missing" in err["message"]
+    _write(path, b"{not json")
+    assert kvc("adapter", "--hf-config", path).returncode == 3
+
+
+def test_adapter_from_gguf_reads_only_the_metadata(tmp_path):
+    if not STORIES_GGUF.is_file():
+        pytest.skip(f"{STORIES_GGUF} not found")
+    a = kvc_json("adapter", "--gguf", STORIES_GGUF)
+    assert (a["num_layers"], a["num_query_heads"], a["num_kv_heads"], a["head_dim"]) == (
+        5, 8, 4, 8)
+    assert a["family"] == "llama" and a["is_builtin"] is False
+    data = STORIES_GGUF.read_bytes()
+    for n in (0, 3, 24, 200):
+        r = kvc("adapter", "--gguf", _write(tmp_path / "cut.gguf", data[:n]))
+        assert r.returncode == 3, (n, r.stderr)
+        assert r.stderr.startswith("kvc: KVC_ERR_CORRUPT_DATA: ")
+    r = kvc("adapter", "--gguf", tmp_path / "missing.gguf")
+    assert r.returncode == 1 and "KVC_ERR_IO" in r.stderr
+    r = kvc("adapter", "--gguf", tmp_path)
+    assert r.returncode == 1 and "Is a directory" in r.stderr
+
+
+def test_an_unknown_model_exits_1_pointing_at_the_list():
+    r = kvc("adapter", "gpt-5")
+    assert r.returncode == 1
+    assert r.stderr == ("kvc: KVC_ERR_INVALID_ARGUMENT: unknown model 'gpt-5' "
+                        "(run 'kvc models' for the list)\n")
+
+
 # ---- Output contract ----------------------------------------------------------------------
 
 
@@ -404,7 +511,11 @@ def test_every_subcommand_prints_one_json_document(tmp_path, stories_blob):
                  ["verify", _write(tmp_path / "bad.kvc", b"junk")],
                  ["decompress", tmp_path / "bad.kvc", "-o", tmp_path / "b.safetensors"],
                  ["inspect", tmp_path / "bad.kvc"],
-                 ["compress", tmp_path / "bad.kvc", "-o", tmp_path / "b.kvc"]):
+                 ["compress", tmp_path / "bad.kvc", "-o", tmp_path / "b.kvc"],
+                 ["models"],
+                 ["adapter", "gpt-4"],
+                 ["adapter", "gpt-5"],
+                 ["adapter", "--gguf", tmp_path / "bad.kvc"]):
         r = kvc(*args, "--json")
         doc = json.loads(r.stdout)  # raises unless stdout is exactly one JSON document
         assert isinstance(doc, dict)

@@ -1,0 +1,138 @@
+// hf_config.cpp: an adapter from a Hugging Face config.json (llama, mistral, qwen2, deepseek...).
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "adapters/adapter.h"
+#include "core/error.h"
+
+namespace kvc::adapters {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kMaxCount = std::numeric_limits<int32_t>::max();
+
+std::string shown(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return text;
+}
+
+bool has(const json& config, const char* field) {
+  return config.contains(field) && !config.at(field).is_null();
+}
+
+// A positive integer field that fits int32.
+int32_t positive_int(const json& config, const char* field) {
+  const json& value = config.at(field);
+  require(value.is_number_integer(),
+          std::string("config.json: ") + field + " " + shown(value) + " is not an integer");
+  const bool is_positive =
+      value.is_number_unsigned() ? value.get<uint64_t>() > 0 : value.get<int64_t>() > 0;
+  require(is_positive,
+          std::string("config.json: ") + field + " " + shown(value) + " is not positive");
+  const uint64_t n = value.get<uint64_t>();
+  require(n <= static_cast<uint64_t>(kMaxCount),
+          std::string("config.json: ") + field + " " + shown(value) + " is out of range");
+  return static_cast<int32_t>(n);
+}
+
+int32_t required_int(const json& config, const char* field) {
+  require(has(config, field), std::string("config.json: ") + field + " is missing");
+  return positive_int(config, field);
+}
+
+// The first of the fields that is present (e.g. Qwen 1's kv_channels for head_dim), or 0.
+int32_t optional_int(const json& config, std::initializer_list<const char*> fields) {
+  for (const char* field : fields) {
+    if (has(config, field)) return positive_int(config, field);
+  }
+  return 0;
+}
+
+double positive_number(const json& config, const char* field) {
+  const json& value = config.at(field);
+  require(value.is_number(),
+          std::string("config.json: ") + field + " " + shown(value) + " is not a number");
+  const double x = value.get<double>();
+  require(std::isfinite(x) && x > 0.0,
+          std::string("config.json: ") + field + " " + shown(value) + " is not positive");
+  return x;
+}
+
+std::string family_of(const std::string& model_type) {
+  if (model_type.rfind("llama", 0) == 0) return "llama";
+  if (model_type.rfind("mistral", 0) == 0 || model_type.rfind("mixtral", 0) == 0) return "mistral";
+  if (model_type.rfind("qwen", 0) == 0) return "qwen";
+  if (model_type.rfind("deepseek", 0) == 0) return "deepseek";
+  return model_type;
+}
+
+}  // namespace
+
+Adapter from_hf_config(std::string_view json_text) {
+  const json config = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  require_intact(!config.is_discarded(), "config.json: not valid JSON");
+  require_intact(config.is_object(), "config.json: not a JSON object");
+
+  require(has(config, "model_type"), "config.json: model_type is missing");
+  require(config.at("model_type").is_string(),
+          "config.json: model_type " + shown(config.at("model_type")) + " is not a string");
+  const std::string model_type = config.at("model_type").get<std::string>();
+  require(!model_type.empty(), "config.json: model_type is empty");
+
+  Adapter a;
+  a.name = model_type;
+  if (has(config, "_name_or_path") && config.at("_name_or_path").is_string() &&
+      !config.at("_name_or_path").get<std::string>().empty()) {
+    a.name = config.at("_name_or_path").get<std::string>();
+  }
+  if (const Adapter* known = find(a.name)) a.policy = known->policy;
+  a.family = family_of(model_type);
+  a.source = "config.json (model_type " + model_type + ")";
+
+  a.num_layers = required_int(config, "num_hidden_layers");
+  a.num_query_heads = required_int(config, "num_attention_heads");
+  a.num_kv_heads = has(config, "num_key_value_heads") ? positive_int(config, "num_key_value_heads")
+                                                      : a.num_query_heads;
+  a.head_dim = optional_int(config, {"head_dim", "kv_channels"});
+  if (a.head_dim == 0) {
+    require(has(config, "hidden_size"), "config.json: head_dim and hidden_size are both missing");
+    const int32_t hidden = positive_int(config, "hidden_size");
+    require(hidden % a.num_query_heads == 0, "config.json: hidden_size " + std::to_string(hidden) +
+                                                 " is not a multiple of num_attention_heads " +
+                                                 std::to_string(a.num_query_heads));
+    a.head_dim = hidden / a.num_query_heads;
+  }
+  a.rope_theta = has(config, "rope_theta")        ? positive_number(config, "rope_theta")
+                 : has(config, "rotary_emb_base") ? positive_number(config, "rotary_emb_base")
+                                                  : 10000.0;
+  a.context_tokens = optional_int(config, {"max_position_embeddings", "seq_length"});
+
+  if (has(config, "kv_lora_rank")) {  // multi-head latent attention (DeepSeek-V2/V3)
+    a.attention = AttentionType::kLatent;
+    a.latent_dim = positive_int(config, "kv_lora_rank");
+    a.rope_key_dim = required_int(config, "qk_rope_head_dim");
+    a.num_kv_heads = 1;
+    a.head_dim = a.latent_dim + a.rope_key_dim;
+  } else if (has(config, "sliding_window")) {
+    bool is_used = true;
+    if (config.contains("use_sliding_window")) {  // Qwen2: the window is off unless enabled
+      const json& use = config.at("use_sliding_window");
+      require(use.is_boolean(),
+              "config.json: use_sliding_window " + shown(use) + " is not true or false");
+      is_used = use.get<bool>();
+    }
+    if (is_used) {
+      a.attention = AttentionType::kSlidingWindow;
+      a.window_tokens = positive_int(config, "sliding_window");
+    }
+  }
+  validate(a);
+  return a;
+}
+
+}  // namespace kvc::adapters

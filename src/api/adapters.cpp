@@ -1,0 +1,141 @@
+// adapters.cpp: C API section "Adapters": the registry, adapters from config.json and GGUF, info.
+#include <kvc/kvc.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adapters/adapter.h"
+#include "adapters/gguf.h"
+#include "api/context.h"
+#include "api/guard.h"
+#include "api/versioned_struct.h"
+
+struct kvc_adapter {
+  kvc::adapters::Adapter adapter;
+  bool is_builtin = false;
+};
+
+namespace {
+
+// The registry as C handles, built once (thread-safe static initialization), never freed.
+const std::vector<kvc_adapter>& builtin_handles() {
+  static const std::vector<kvc_adapter> handles = [] {
+    std::vector<kvc_adapter> out;
+    for (const kvc::adapters::Adapter& a : kvc::adapters::registry()) {
+      out.push_back(kvc_adapter{a, true});
+    }
+    return out;
+  }();
+  return handles;
+}
+
+template <size_t N>
+void copy_text(char (&dst)[N], const std::string& text) {
+  const size_t n = std::min(text.size(), N - 1);
+  std::memcpy(dst, text.data(), n);
+  dst[n] = '\0';
+}
+
+}  // namespace
+
+extern "C" {
+
+KVC_API uint32_t kvc_adapter_count(void) {
+  try {
+    return static_cast<uint32_t>(builtin_handles().size());
+  } catch (...) {
+    return 0;
+  }
+}
+
+KVC_API kvc_status kvc_adapter_get(uint32_t index, const kvc_adapter** out_adapter) {
+  if (out_adapter == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+  *out_adapter = nullptr;
+  return kvc::guarded_status([&] {
+    const std::vector<kvc_adapter>& handles = builtin_handles();
+    kvc::require(index < handles.size(), "index out of range");
+    *out_adapter = &handles[index];
+  });
+}
+
+KVC_API kvc_status kvc_adapter_find(const char* name, const kvc_adapter** out_adapter) {
+  if (out_adapter == nullptr || name == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+  *out_adapter = nullptr;
+  return kvc::guarded_status([&] {
+    const kvc::adapters::Adapter* found = kvc::adapters::find(name);
+    kvc::require(found != nullptr, "unknown model");
+    const std::vector<kvc_adapter>& handles = builtin_handles();
+    *out_adapter = &handles[static_cast<size_t>(found - kvc::adapters::registry().data())];
+  });
+}
+
+KVC_API kvc_status kvc_adapter_from_hf_config(kvc_context* ctx, const char* json_text,
+                                              size_t json_size, kvc_adapter** out_adapter) {
+  if (out_adapter != nullptr) *out_adapter = nullptr;
+  return kvc::guarded(ctx, [&] {
+    kvc::require(json_text != nullptr || json_size == 0, "json_text is NULL");
+    kvc::require(out_adapter != nullptr, "out_adapter is NULL");
+    auto handle = std::make_unique<kvc_adapter>();
+    handle->adapter =
+        kvc::adapters::from_hf_config(std::string_view(json_text ? json_text : "", json_size));
+    *out_adapter = handle.release();
+  });
+}
+
+KVC_API kvc_status kvc_adapter_from_gguf(kvc_context* ctx, const char* path,
+                                         kvc_adapter** out_adapter) {
+  if (out_adapter != nullptr) *out_adapter = nullptr;
+  return kvc::guarded(ctx, [&] {
+    kvc::require(path != nullptr, "path is NULL");
+    kvc::require(out_adapter != nullptr, "out_adapter is NULL");
+    auto handle = std::make_unique<kvc_adapter>();
+    handle->adapter = kvc::adapters::from_gguf(path);
+    *out_adapter = handle.release();
+  });
+}
+
+KVC_API void kvc_adapter_free(const kvc_adapter* adapter) {
+  if (adapter == nullptr || adapter->is_builtin) return;
+  delete adapter;
+}
+
+KVC_API kvc_status kvc_adapter_get_info(const kvc_adapter* adapter, kvc_adapter_info* out_info) {
+  if (adapter == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+  return kvc::guarded_status([&] {
+    const kvc::adapters::Adapter& a = adapter->adapter;
+    kvc_adapter_info info{};
+    info.struct_size = sizeof info;
+    info.attention_type = static_cast<int32_t>(a.attention);
+    info.window_tokens = a.window_tokens;
+    info.num_layers = a.num_layers;
+    info.num_query_heads = a.num_query_heads;
+    info.num_kv_heads = a.num_kv_heads;
+    info.head_dim = a.head_dim;
+    info.context_tokens = a.context_tokens;
+    info.latent_dim = a.latent_dim;
+    info.rope_key_dim = a.rope_key_dim;
+    info.rope_theta = static_cast<float>(a.rope_theta);
+    info.attention_threshold = a.policy.attention_threshold;
+    info.sink_tokens = a.policy.sink_tokens;
+    info.recent_tokens = a.policy.recent_tokens;
+    info.key_bits = a.policy.key_bits;
+    info.value_bits = a.policy.value_bits;
+    info.group_size = a.policy.group_size;
+    info.may_compress_keys = a.policy.may_compress_keys ? 1 : 0;
+    info.is_builtin = adapter->is_builtin ? 1 : 0;
+    copy_text(info.name, a.name);
+    copy_text(info.family, a.family);
+    copy_text(info.source, a.source);
+    kvc::write_versioned(out_info, info, "out_info");
+  });
+}
+
+KVC_API const char* kvc_attention_type_name(int32_t attention_type) {
+  if (attention_type < 0 || attention_type > KVC_ATTENTION_LATENT) return "unknown";
+  return kvc::adapters::attention_type_name(
+      static_cast<kvc::adapters::AttentionType>(attention_type));
+}
+
+}  // extern "C"
