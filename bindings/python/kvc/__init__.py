@@ -6,6 +6,7 @@ head_dim] arrays), float32 or float16, or bf16 carried as uint16 with ``dtype="b
 libkvc.so is found at run time: ``$KVC_LIBRARY``, next to this package, or the system loader.
 """
 import ctypes
+import json
 import os
 import weakref
 
@@ -18,7 +19,8 @@ __version__ = "0.1.0"
 __all__ = [
     "KvcError", "Context", "CompressParams", "Metrics", "BlobInfo", "Quality", "version",
     "device_count", "compress", "compress_with_metrics", "decompress", "inspect", "verify",
-    "quality", "load_cache", "save_cache",
+    "quality", "load_cache", "save_cache", "AdapterInfo", "adapters", "find_adapter",
+    "adapter_from_hf_config", "adapter_from_gguf",
 ]
 
 _DTYPES = {"float32": _ffi.KVC_DTYPE_F32, "float16": _ffi.KVC_DTYPE_F16,
@@ -136,6 +138,24 @@ class Quality(_Record):
         unknown = flags & ~sum(_VIOLATIONS.values())
         object.__setattr__(self, "violations",
                            names + ((f"unknown 0x{unknown:x}",) if unknown else ()))
+
+
+class AdapterInfo(_Record):
+    """A model adapter (kvc_adapter_info): shape, attention and policy. ``attention_type_name``
+    names ``attention_type``; ``may_compress_keys`` and ``is_builtin`` are bools."""
+
+    def __init__(self, c_struct):
+        super().__init__(c_struct)
+        object.__setattr__(self, "attention_type_name",
+                           _ffi.kvc_attention_type_name(self.attention_type).decode())
+        object.__setattr__(self, "may_compress_keys", bool(c_struct.may_compress_keys))
+        object.__setattr__(self, "is_builtin", bool(c_struct.is_builtin))
+
+
+def _adapter_info(adapter):
+    info = _versioned(_ffi.kvc_adapter_info)
+    _check(_ffi.kvc_adapter_get_info(adapter, ctypes.byref(info)), what="kvc_adapter_get_info")
+    return AdapterInfo(info)
 
 
 class CompressParams:
@@ -431,6 +451,25 @@ class Context:
             _ffi.kvc_cache_free(cache)
         return keys, values, model_name
 
+    def adapter_from_hf_config(self, config):
+        """AdapterInfo built from a Hugging Face config.json (its text, bytes, or a dict)."""
+        if isinstance(config, dict):
+            config = json.dumps(config)
+        text = config.encode() if isinstance(config, str) else bytes(config)
+        return self._owned_adapter(_ffi.kvc_adapter_from_hf_config, text, len(text))
+
+    def adapter_from_gguf(self, path):
+        """AdapterInfo built from a GGUF file's metadata (only its header is read)."""
+        return self._owned_adapter(_ffi.kvc_adapter_from_gguf, os.fsencode(path))
+
+    def _owned_adapter(self, build, *args):
+        adapter = ctypes.POINTER(_ffi.kvc_adapter)()
+        _check(build(self._handle(), *args, ctypes.byref(adapter)), self._ptr)
+        try:
+            return _adapter_info(adapter)
+        finally:
+            _ffi.kvc_adapter_free(adapter)
+
     def save_cache(self, path, keys, values, model_name=None, dtype=None):
         """Writes keys and values as safetensors plus the metadata sidecar (atomically)."""
         shape, k, v, _, _owners = _packed(keys, values, dtype, "save_cache")
@@ -453,6 +492,34 @@ def _run(ctx, method, *args, **kwargs):
         return getattr(ctx, method)(*args, **kwargs)
     with Context() as fresh:
         return getattr(fresh, method)(*args, **kwargs)
+
+
+def adapters():
+    """Every adapter of the built-in registry, as AdapterInfo records."""
+    out = []
+    for index in range(_ffi.kvc_adapter_count()):
+        adapter = ctypes.POINTER(_ffi.kvc_adapter)()
+        _check(_ffi.kvc_adapter_get(index, ctypes.byref(adapter)), what=f"kvc_adapter_get({index})")
+        out.append(_adapter_info(adapter))
+    return out
+
+
+def find_adapter(name):
+    """The registry adapter named name (case-insensitive; "Qwen2.5-72B" finds qwen-2.5-72b)."""
+    adapter = ctypes.POINTER(_ffi.kvc_adapter)()
+    _check(_ffi.kvc_adapter_find(name.encode(), ctypes.byref(adapter)),
+           what=f"unknown model {name!r} (kvc.adapters() lists them)")
+    return _adapter_info(adapter)
+
+
+def adapter_from_hf_config(config, ctx=None):
+    """AdapterInfo from a Hugging Face config.json. See Context.adapter_from_hf_config."""
+    return _run(ctx, "adapter_from_hf_config", config)
+
+
+def adapter_from_gguf(path, ctx=None):
+    """AdapterInfo from a GGUF file's metadata. See Context.adapter_from_gguf."""
+    return _run(ctx, "adapter_from_gguf", path)
 
 
 def version():

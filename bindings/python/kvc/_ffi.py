@@ -389,3 +389,86 @@ kvc_cache_save = lib.kvc_cache_save
 kvc_cache_save.argtypes = [POINTER(kvc_context), c_char_p, POINTER(kvc_cache_shape), c_void_p,
                            c_void_p, c_char_p]
 kvc_cache_save.restype = kvc_status
+
+# ---- Adapters ------------------------------------------------------------------------------
+
+
+class kvc_adapter(Structure):
+    """Opaque."""
+
+
+KVC_ATTENTION_CAUSAL = 0
+KVC_ATTENTION_BIDIRECTIONAL = 1
+KVC_ATTENTION_SLIDING_WINDOW = 2
+KVC_ATTENTION_SPARSE = 3
+KVC_ATTENTION_LATENT = 4
+
+
+class kvc_adapter_info(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("attention_type", c_int32),
+        ("window_tokens", c_int32),
+        ("num_layers", c_int32),
+        ("num_query_heads", c_int32),
+        ("num_kv_heads", c_int32),
+        ("head_dim", c_int32),
+        ("context_tokens", c_int32),
+        ("latent_dim", c_int32),
+        ("rope_key_dim", c_int32),
+        ("rope_theta", c_float),
+        ("attention_threshold", c_float),
+        ("sink_tokens", c_int32),
+        ("recent_tokens", c_int32),
+        ("key_bits", c_int32),
+        ("value_bits", c_int32),
+        ("group_size", c_int32),
+        ("may_compress_keys", c_int32),
+        ("is_builtin", c_int32),
+        ("name", c_char * 64),
+        ("family", c_char * 32),
+        ("source", c_char * 128),
+    ]
+
+
+# uint32_t kvc_adapter_count(void);
+kvc_adapter_count = lib.kvc_adapter_count
+kvc_adapter_count.argtypes = []
+kvc_adapter_count.restype = c_uint32
+
+# kvc_status kvc_adapter_get(uint32_t index, const kvc_adapter** out_adapter);
+kvc_adapter_get = lib.kvc_adapter_get
+kvc_adapter_get.argtypes = [c_uint32, POINTER(POINTER(kvc_adapter))]
+kvc_adapter_get.restype = kvc_status
+
+# kvc_status kvc_adapter_find(const char* name, const kvc_adapter** out_adapter);
+kvc_adapter_find = lib.kvc_adapter_find
+kvc_adapter_find.argtypes = [c_char_p, POINTER(POINTER(kvc_adapter))]
+kvc_adapter_find.restype = kvc_status
+
+# kvc_status kvc_adapter_from_hf_config(kvc_context* ctx, const char* json_text,
+#                                       size_t json_size, kvc_adapter** out_adapter);
+kvc_adapter_from_hf_config = lib.kvc_adapter_from_hf_config
+kvc_adapter_from_hf_config.argtypes = [POINTER(kvc_context), c_char_p, c_size_t,
+                                       POINTER(POINTER(kvc_adapter))]
+kvc_adapter_from_hf_config.restype = kvc_status
+
+# kvc_status kvc_adapter_from_gguf(kvc_context* ctx, const char* path, kvc_adapter** out_adapter);
+kvc_adapter_from_gguf = lib.kvc_adapter_from_gguf
+kvc_adapter_from_gguf.argtypes = [POINTER(kvc_context), c_char_p, POINTER(POINTER(kvc_adapter))]
+kvc_adapter_from_gguf.restype = kvc_status
+
+# void kvc_adapter_free(const kvc_adapter* adapter);
+kvc_adapter_free = lib.kvc_adapter_free
+kvc_adapter_free.argtypes = [POINTER(kvc_adapter)]
+kvc_adapter_free.restype = None
+
+# kvc_status kvc_adapter_get_info(const kvc_adapter* adapter, kvc_adapter_info* out_info);
+kvc_adapter_get_info = lib.kvc_adapter_get_info
+kvc_adapter_get_info.argtypes = [POINTER(kvc_adapter), POINTER(kvc_adapter_info)]
+kvc_adapter_get_info.restype = kvc_status
+
+# const char* kvc_attention_type_name(int32_t attention_type);
+kvc_attention_type_name = lib.kvc_attention_type_name
+kvc_attention_type_name.argtypes = [c_int32]
+kvc_attention_type_name.restype = c_char_p
