@@ -24,7 +24,9 @@ inline float half_to_float(uint16_t h) {
 
 inline uint16_t float_to_half(float f) {
 #ifdef KVC_HAVE_F16C
-  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  // _mm_cvtps_ph, not _cvtss_sh: clang's _cvtss_sh macro is a compound literal (-Wpedantic).
+  return static_cast<uint16_t>(
+      _mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
 #else
   return f32_to_f16(f);
 #endif
