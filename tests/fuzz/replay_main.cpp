@@ -1,4 +1,4 @@
-// replay_main.cpp: runs every file of the given corpus directories (or files) through a fuzz target.
+// replay_main.cpp: runs every file of the given corpus directories or files through a fuzz target.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

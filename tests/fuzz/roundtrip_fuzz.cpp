@@ -1,6 +1,8 @@
-// roundtrip_fuzz.cpp: libFuzzer target: a small cache and params from the input, compressed and decoded back.
+// roundtrip_fuzz.cpp: libFuzzer target: a small cache and params from the input, compressed and
+// back.
 #include <kvc/kvc.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +41,21 @@ bool is_finite(const unsigned char* p, kvc_dtype dtype) {
   return ((h >> 7) & 0xff) != 0xff;  // bfloat16
 }
 
+// A float32 or bfloat16 element as float.
+float to_float(const unsigned char* p, kvc_dtype dtype) {
+  uint32_t bits = 0;
+  if (dtype == KVC_DTYPE_F32) {
+    std::memcpy(&bits, p, 4);
+  } else {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    bits = uint32_t{h} << 16;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 // Compares one tensor (strided input, packed output) element by element.
 void check_tensor(const std::vector<unsigned char>& in, const std::vector<unsigned char>& out,
                   const kvc_cache_shape& s, int bits, uint32_t quantized_tokens) {
@@ -47,7 +64,8 @@ void check_tensor(const std::vector<unsigned char>& in, const std::vector<unsign
     for (uint32_t h = 0; h < s.num_kv_heads; ++h)
       for (uint32_t t = 0; t < s.num_tokens; ++t)
         for (uint32_t d = 0; d < s.head_dim; ++d) {
-          const size_t src = (l * s.layer_stride + h * s.head_stride + t * s.token_stride + d) * elem;
+          const size_t src =
+              (l * s.layer_stride + h * s.head_stride + t * s.token_stride + d) * elem;
           const size_t dst =
               (((size_t{l} * s.num_kv_heads + h) * s.num_tokens + t) * s.head_dim + d) * elem;
           if (bits == 16 || t >= quantized_tokens) {
@@ -60,15 +78,20 @@ void check_tensor(const std::vector<unsigned char>& in, const std::vector<unsign
         }
 }
 
-// True when some element of a (strided) tensor is a NaN or an infinity.
-bool has_non_finite(const std::vector<unsigned char>& in, const kvc_cache_shape& s) {
+// Whether kvc_compress may refuse this tensor: it holds a NaN or an infinity, or (float32 or
+// bfloat16) a value of magnitude FLT_MAX/2 or more, whose group range may exceed float32 scales.
+bool may_be_refused(const std::vector<unsigned char>& in, const kvc_cache_shape& s) {
   const size_t elem = dtype_bytes(s.dtype);
   for (uint32_t l = 0; l < s.num_layers; ++l)
     for (uint32_t h = 0; h < s.num_kv_heads; ++h)
       for (uint32_t t = 0; t < s.num_tokens; ++t)
         for (uint32_t d = 0; d < s.head_dim; ++d) {
-          const size_t src = (l * s.layer_stride + h * s.head_stride + t * s.token_stride + d) * elem;
+          const size_t src =
+              (l * s.layer_stride + h * s.head_stride + t * s.token_stride + d) * elem;
           if (!is_finite(&in[src], s.dtype)) return true;
+          if (s.dtype != KVC_DTYPE_F16 && std::fabs(to_float(&in[src], s.dtype)) >= FLT_MAX / 2) {
+            return true;
+          }
         }
   return false;
 }
@@ -120,9 +143,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvc_fuzz::check_status(status, "kvc_compress", ctx);
   kvc_fuzz::expect(status != KVC_ERR_BUFFER_TOO_SMALL, "kvc_compress_bound is too small");
   if (status != KVC_OK) {
-    // Only non-finite input to a lossy stage may be refused.
+    // Only non-finite input, or a range beyond float32, may be refused by a lossy stage.
     kvc_fuzz::expect(status == KVC_ERR_INVALID_ARGUMENT &&
-                         (has_non_finite(keys, s) || has_non_finite(values, s)),
+                         (may_be_refused(keys, s) || may_be_refused(values, s)),
                      "kvc_compress failed on finite input");
     return 0;
   }
@@ -131,11 +154,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   status = kvc_verify(ctx, blob.data(), blob_bytes);
   kvc_fuzz::check_status(status, "kvc_verify", ctx);
   kvc_fuzz::expect(status == KVC_OK, "a fresh blob fails verification");
-  const size_t packed_bytes = size_t{s.num_layers} * s.num_kv_heads * s.num_tokens * s.head_dim * elem;
+  const size_t packed_bytes =
+      size_t{s.num_layers} * s.num_kv_heads * s.num_tokens * s.head_dim * elem;
   std::vector<unsigned char> out_keys(packed_bytes), out_values(packed_bytes);
   size_t written = 0;
-  status = kvc_decompress(ctx, nullptr, blob.data(), blob_bytes, out_keys.data(),
-                          out_values.data(), packed_bytes, &written);
+  status = kvc_decompress(ctx, nullptr, blob.data(), blob_bytes, out_keys.data(), out_values.data(),
+                          packed_bytes, &written);
   kvc_fuzz::check_status(status, "kvc_decompress", ctx);
   kvc_fuzz::expect(status == KVC_OK && written == packed_bytes, "a fresh blob fails to decode");
 

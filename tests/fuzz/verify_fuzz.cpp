@@ -24,6 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const kvc_status verified = kvc_verify(ctx, data, size);
   kvc_fuzz::check_status(verified, "kvc_verify", ctx);
   // A blob that verifies must also inspect: verify reads everything inspect reads.
-  if (verified == KVC_OK) kvc_fuzz::expect(inspected == KVC_OK, "verify accepts what inspect rejects");
+  if (verified == KVC_OK)
+    kvc_fuzz::expect(inspected == KVC_OK, "verify accepts what inspect rejects");
   return 0;
 }
