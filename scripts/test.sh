@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# test.sh: sets up, builds, pip-installs the Python binding and runs every test via ctest.
+# test.sh: sets up, builds, pip-installs the Python binding, runs every test (C++ unit, C API,
+# CLI, Python) via ctest,
+# then a libFuzzer smoke run of each fuzz target (when clang has libFuzzer) and the ASan+UBSan
+# suite (scripts/test_sanitizers.sh). The last line, "N passed, N failed", counts everything:
+# each ctest test, each fuzz smoke run and each sanitizer ctest test.
+# Environment: KVC_FUZZ_SMOKE_SECONDS (per target, default 20; 0 skips), KVC_SANITIZERS=0 skips
+# the sanitizer suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+ROOT="$PWD"
 BUILD_DIR="${KVC_BUILD_DIR:-build}"
 # The Python binding installs as a user would (no C++ build), then imports from outside the tree.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
@@ -12,5 +19,65 @@ PYTHON_ABS="$PWD/.venv/bin/python"
 KVC_LIBRARY_ABS="$(realpath "$BUILD_DIR/libkvc.so")"
 (cd /tmp && KVC_LIBRARY="$KVC_LIBRARY_ABS" "$PYTHON_ABS" -c \
   'import kvc; assert kvc.__version__ == kvc.version(), kvc.version(); print("kvc", kvc.version())')
-cd "$BUILD_DIR"
-ctest --output-on-failure -j "${KVC_JOBS:-$(nproc)}" --timeout 900
+PASSED=0
+FAILED=0
+
+# Adds the counts of ctest's summary line in log $1 (or one failure when there is none).
+count_ctest() {
+  local line
+  line="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1)" || true
+  if [ -z "$line" ]; then
+    FAILED=$((FAILED + 1))
+    return
+  fi
+  local failed total
+  failed="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
+  total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
+  PASSED=$((PASSED + total - failed))
+  FAILED=$((FAILED + failed))
+}
+
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "${KVC_JOBS:-$(nproc)}" --timeout 900) 2>&1 |
+  tee "$LOG" || true
+count_ctest "$LOG"
+
+# libFuzzer smoke runs: only where clang links -fsanitize=fuzzer.
+SMOKE_SECONDS="${KVC_FUZZ_SMOKE_SECONDS:-20}"
+has_libfuzzer() {
+  local cxx dir
+  cxx="$(command -v clang++-14 || command -v clang++ || true)"
+  [ -n "$cxx" ] || return 1
+  dir="$(mktemp -d)"
+  printf '#include <cstddef>\n#include <cstdint>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n' \
+    >"$dir/probe.cpp"
+  "$cxx" -fsanitize=fuzzer,address,undefined "$dir/probe.cpp" -o "$dir/probe" >/dev/null 2>&1
+  local rc=$?
+  rm -rf "$dir"
+  return $rc
+}
+if [ "$SMOKE_SECONDS" -gt 0 ] && has_libfuzzer; then
+  for target in decompress verify roundtrip safetensors; do
+    echo "---- fuzz smoke: $target, ${SMOKE_SECONDS}s"
+    if bash scripts/fuzz.sh "$target" "$SMOKE_SECONDS" >"$LOG" 2>&1; then
+      PASSED=$((PASSED + 1))
+      grep -E '^Done [0-9]+ runs' "$LOG" || true
+    else
+      FAILED=$((FAILED + 1))
+      tail -n 60 "$LOG"
+      echo "fuzz smoke $target FAILED (crash inputs in build-fuzz/crashes/$target/)"
+    fi
+  done
+elif [ "$SMOKE_SECONDS" -gt 0 ]; then
+  echo "---- fuzz smoke skipped: no clang with libFuzzer (-fsanitize=fuzzer)"
+fi
+
+if [ "${KVC_SANITIZERS:-1}" != 0 ]; then
+  echo "---- sanitizers: ASan + UBSan build in build-asan/"
+  bash "$ROOT/scripts/test_sanitizers.sh" 2>&1 | tee "$LOG" || true
+  count_ctest "$LOG"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

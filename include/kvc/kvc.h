@@ -149,8 +149,9 @@ KVC_API size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_c
  * @param dst           output buffer of dst_capacity bytes; size it with kvc_compress_bound()
  * @param out_size      bytes written; on KVC_ERR_BUFFER_TOO_SMALL, the capacity needed
  * @param out_metrics   optional (NULL); struct_size must be set
- * @return KVC_OK, KVC_ERR_INVALID_ARGUMENT (bad shape or params, or non-finite input to a lossy
- *         stage) or KVC_ERR_BUFFER_TOO_SMALL; kvc_context_last_error(ctx) names the value */
+ * @return KVC_OK, KVC_ERR_INVALID_ARGUMENT (bad shape or params, non-finite input to a lossy
+ *         stage, or float32 input to a lossy stage whose group range, max - min, exceeds
+ *         FLT_MAX) or KVC_ERR_BUFFER_TOO_SMALL; kvc_context_last_error(ctx) names the value */
 KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* params,
                                 const kvc_cache_shape* shape, const void* keys, const void* values,
                                 void* dst, size_t dst_capacity, size_t* out_size,

@@ -89,14 +89,15 @@ BlobReader::BlobReader(const void* data, size_t size)
   const VerifiedMessage footer_msg(data_, footer_offset_, footer_limit, "footer");
   require_intact(footer_offset_ + footer_msg.total_bytes() == footer_limit,
                  "footer does not end where the trailer begins");
-  require_intact(footer_msg.checksum_value() == load_u64(trailer + 8), "footer checksum mismatch");
+  require_intact(checksum_matches(footer_msg.checksum_value(), load_u64(trailer + 8)),
+                 "footer checksum mismatch");
   const Footer* footer = footer_msg.message()->body_as_Footer();
   require_intact(footer != nullptr, "the message before the trailer is not a footer");
   content_checksum_ = footer->content_checksum();
 
   // Header: right after the preamble, checksummed in the footer.
   const VerifiedMessage header_msg(data_, kPreambleBytes, footer_offset_, "header");
-  require_intact(header_msg.checksum_value() == footer->header_checksum(),
+  require_intact(checksum_matches(header_msg.checksum_value(), footer->header_checksum()),
                  "header checksum mismatch");
   const Header* h = header_msg.message()->body_as_Header();
   require_intact(h != nullptr, "the first message is not a header");
@@ -156,7 +157,8 @@ ChunkRecord BlobReader::read_chunk(size_t index) const {
   const uint64_t limit = index + 1 < refs_.size() ? refs_[index + 1].offset : footer_offset_;
   const std::string what = "chunk " + str(index);
   const VerifiedMessage msg(data_, ref.offset, limit, what.c_str());
-  require_intact(msg.checksum_value() == ref.message_checksum, what + " message checksum mismatch");
+  require_intact(checksum_matches(msg.checksum_value(), ref.message_checksum),
+                 what + " message checksum mismatch");
   const Chunk* c = msg.message()->body_as_Chunk();
   require_intact(c != nullptr, what + " is not a chunk message");
 
@@ -219,13 +221,14 @@ ChunkRecord BlobReader::read_chunk(size_t index) const {
   require_intact(rec.payload_bytes <= limit - payload_offset,
                  what + " payload of " + str(rec.payload_bytes) + " bytes runs past its end");
   rec.payload = data_ + payload_offset;
-  require_intact(checksum(rec.payload, rec.payload_bytes) == c->payload_checksum(),
+  require_intact(checksum_matches(checksum(rec.payload, rec.payload_bytes), c->payload_checksum()),
                  what + " payload checksum mismatch");
   return rec;
 }
 
 void BlobReader::verify_content() const {
-  require_intact(checksum(data_, footer_offset_) == content_checksum_, "content checksum mismatch");
+  require_intact(checksum_matches(checksum(data_, footer_offset_), content_checksum_),
+                 "content checksum mismatch");
 }
 
 void BlobReader::verify_all() const {

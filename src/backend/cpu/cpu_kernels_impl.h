@@ -24,7 +24,9 @@ inline float half_to_float(uint16_t h) {
 
 inline uint16_t float_to_half(float f) {
 #ifdef KVC_HAVE_F16C
-  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  // _mm_cvtps_ph, not _cvtss_sh: clang's _cvtss_sh macro is a compound literal (-Wpedantic).
+  return static_cast<uint16_t>(
+      _mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
 #else
   return f32_to_f16(f);
 #endif
@@ -209,6 +211,11 @@ inline float load_side(const void* src, SideDType side, uint64_t index) {
 
 // ---- quantize -----------------------------------------------------------------------------
 
+// clamp(v, 0, levels), except that NaN gives 0: with a float32 scale so small (subnormal) that
+// its inverse is infinite, an element equal to the zero point gives 0 * inf. Same codes as
+// std::clamp for every other v.
+inline float clamp_code(float v, float levels) { return v > 0.0f ? std::min(v, levels) : 0.0f; }
+
 // Keys: per channel, groups of group_size tokens. Groups are indexed (head, token group, dim).
 QuantOutcome quantize_tokens_axis(const QuantizeJob& job, float* block, uint8_t* codes) {
   const QuantGeometry& g = job.geometry;
@@ -254,7 +261,7 @@ QuantOutcome quantize_tokens_axis(const QuantizeJob& job, float* block, uint8_t*
         const float* __restrict x = block + size_t{r} * dim;
         uint8_t* __restrict c = codes + size_t{r} * dim;
         for (uint32_t d = 0; d < dim; ++d) {
-          const float q = std::clamp((x[d] - zf[d]) * inv[d], 0.0f, levels);
+          const float q = clamp_code((x[d] - zf[d]) * inv[d], levels);
           c[d] = static_cast<uint8_t>(static_cast<int32_t>(q + 0.5f));
         }
       }
@@ -294,7 +301,7 @@ QuantOutcome quantize_channels_axis(const QuantizeJob& job, float* row, uint8_t*
         const float inv = s.value > 0.0f ? 1.0f / s.value : 0.0f;
         uint8_t* __restrict c = codes + d0;
         for (uint32_t i = 0; i < n; ++i) {
-          const float q = std::clamp((x[i] - zf) * inv, 0.0f, levels);
+          const float q = clamp_code((x[i] - zf) * inv, levels);
           c[i] = static_cast<uint8_t>(static_cast<int32_t>(q + 0.5f));
         }
       }
