@@ -25,7 +25,7 @@ extern "C" {
 
 /* The .kvc format version this library writes; it reads every minor of this major. */
 #define KVC_FORMAT_MAJOR 1
-#define KVC_FORMAT_MINOR 0
+#define KVC_FORMAT_MINOR 1
 
 /** MAJOR*10000 + MINOR*100 + PATCH of the library loaded at run time. */
 KVC_API uint32_t kvc_version_number(void);
@@ -116,7 +116,31 @@ typedef struct kvc_compress_params {
   int32_t zstd_level;    /* 0 = no entropy stage; -7..22 = Zstandard level. Default 1 */
   int32_t byte_shuffle;  /* KVC_SHUFFLE_*: byte planes of 16/32-bit data before Zstandard */
   char model_name[64];   /* NUL-terminated model identifier recorded in the blob; "" = none */
+  /* Token selection (eviction), before quantization. Fields appended after model_name. */
+  int32_t selection;         /* KVC_SELECT_*; default KVC_SELECT_NONE */
+  float attention_threshold; /* ATTENTION: attention mass the kept tokens cover, (0, 1]; 0.9 */
+  float keep_ratio;          /* KEY_NORM, RECENCY: share of tokens kept, (0, 1]; default 0.5 */
+  uint32_t min_tokens;       /* keep at least this many tokens (all when fewer); default 0 */
+  uint32_t max_tokens;       /* keep at most this many; 0 = no limit. Default 0 */
+  uint32_t sink_tokens;      /* first tokens always kept (attention sinks); default 4 */
+  uint32_t keep_recent;      /* newest tokens always kept; default 32 */
+  uint32_t sliding_window;   /* > 0: tokens before the newest sliding_window are dropped, whatever
+                                the selection (sliding-window attention never reads them) */
+  int32_t per_head;          /* 1: each KV head keeps its own tokens (the same count for every head
+                                of a layer); 0 (default): one set of tokens per layer */
 } kvc_compress_params;
+
+/* Token selection policies of kvc_compress_params.selection. Selection keeps tokens by layer:
+ * each layer keeps its own count, so decompressed layers can differ in length (see
+ * kvc_decompress). Sink tokens, the keep_recent window and [min_tokens, max_tokens] bound every
+ * policy; max_tokens wins over the forced tokens when they conflict (newest first). */
+#define KVC_SELECT_NONE 0 /* keep every token (sliding_window still applies) */
+#define KVC_SELECT_ATTENTION                                                                   \
+  1                           /* the fewest tokens whose softmax attention mass, averaged over \
+                                 the queries and heads, reaches attention_threshold; needs     \
+                                 queries (kvc_compress_with_queries) */
+#define KVC_SELECT_KEY_NORM 2 /* no queries: the keep_ratio share with the largest key L2 norm */
+#define KVC_SELECT_RECENCY 3  /* no queries: the newest keep_ratio share */
 
 #define KVC_SHUFFLE_AUTO 0 /* shuffle where it makes the output smaller (default) */
 #define KVC_SHUFFLE_OFF 1
@@ -137,7 +161,26 @@ typedef struct kvc_metrics {
   uint64_t tokens_total;
   uint64_t tokens_kept;
   double compress_ms; /* wall time of the call */
+  /* Attention mass the kept tokens hold (KVC_SELECT_ATTENTION: mean over layers
+   * and heads; 1 when every token is kept), or -1 when no queries were given to measure it. */
+  double attention_coverage;
 } kvc_metrics;
+
+/* Queries for attention-guided selection: the query vectors of the newest positions (or of the
+ * next steps), [num_query_heads][num_queries][head_dim] packed, once per layer or once for all.
+ * Grouped-query attention: query head h reads KV head h / (num_query_heads / num_kv_heads).
+ * Queries attend to every cached token (no causal mask), scaled by 1/sqrt(head_dim). */
+typedef struct kvc_query_shape {
+  uint32_t struct_size;
+  uint32_t num_query_heads; /* a multiple of the cache's num_kv_heads */
+  uint32_t num_queries;     /* query vectors per head, at least 1 */
+  uint32_t head_dim;        /* must equal the cache's head_dim */
+  kvc_dtype dtype;          /* F32, F16 or BF16 */
+  uint32_t per_layer;       /* 1: [num_layers][heads][queries][head_dim]; 0: one set for all */
+} kvc_query_shape;
+
+/** Fills *shape with zeros, dtype fp16 and per_layer 0. */
+KVC_API kvc_status kvc_query_shape_default(kvc_query_shape* shape, uint32_t struct_size);
 
 /** Upper bound of the blob size kvc_compress can produce for this shape and params (0 when
  * params or shape are invalid). */
@@ -165,6 +208,16 @@ KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_para
                                        size_t dst_capacity, size_t* out_size,
                                        kvc_metrics* out_metrics);
 
+/** As kvc_compress, with queries for KVC_SELECT_ATTENTION (and for the attention_coverage of
+ * the metrics under any policy). query_shape and queries may be NULL together.
+ * @return as kvc_compress; KVC_ERR_INVALID_ARGUMENT also for queries whose head_dim or heads do
+ *         not fit the cache, or KVC_SELECT_ATTENTION without queries */
+KVC_API kvc_status kvc_compress_with_queries(kvc_context* ctx, const kvc_compress_params* params,
+                                             const kvc_cache_shape* shape, const void* keys,
+                                             const void* values, const kvc_query_shape* query_shape,
+                                             const void* queries, void* dst, size_t dst_capacity,
+                                             size_t* out_size, kvc_metrics* out_metrics);
+
 /* ---- Inspect, verify, decompress: one thread at a time per context ---------------------- */
 /* What a blob holds, read from its header without decoding any payload. */
 typedef struct kvc_blob_info {
@@ -188,6 +241,12 @@ typedef struct kvc_blob_info {
   uint64_t blob_bytes;     /* the whole blob */
   char producer[64];       /* NUL-terminated name and version of the writer */
   char model_name[64];     /* NUL-terminated model identifier given at compression; "" = none */
+  /* Token selection. Without selection tokens_kept = num_layers * num_tokens. */
+  int32_t selection;         /* KVC_SELECT_* the blob was made with */
+  int32_t per_head;          /* 1: each head has its own kept positions */
+  uint64_t tokens_kept;      /* kept tokens summed over layers (per layer, not per head) */
+  uint32_t max_layer_tokens; /* the most tokens any layer kept */
+  uint32_t reserved2;
 } kvc_blob_info;
 
 /** Reads the header and footer of a blob (both verified) into *out_info. */
@@ -203,6 +262,8 @@ typedef struct kvc_decompress_params {
   kvc_dtype dtype;      /* output dtype; KVC_DTYPE_AS_STORED (default) keeps the original */
   uint32_t first_layer; /* first layer to decode; 0 */
   uint32_t num_layers;  /* layers to decode from first_layer; 0 = all that follow */
+  int32_t scatter;      /* 0 (default): the kept tokens only; 1: the original
+                           length, zeros where tokens were evicted (kvc_decompress_mask says where) */
 } kvc_decompress_params;
 
 /** Fills *params with defaults; struct_size is the caller's sizeof(*params). */
@@ -210,6 +271,10 @@ KVC_API kvc_status kvc_decompress_params_default(kvc_decompress_params* params,
                                                  uint32_t struct_size);
 
 /** Decodes a blob into packed [layer][kv_heads][tokens][head_dim] key and value buffers.
+ * With token selection and scatter 0, layer l holds its kept tokens only,
+ * [kv_heads][kept_l][head_dim], in ascending position order, and layers follow each other
+ * packed (kvc_decompress_positions gives kept_l and the positions); with scatter 1 every layer
+ * has the original num_tokens, zeros where a token was evicted.
  * Layers outside the requested range are not read beyond their index entry.
  * @param params        NULL for defaults
  * @param keys, values  caller buffers of tensor_capacity bytes each
@@ -219,6 +284,182 @@ KVC_API kvc_status kvc_decompress_params_default(kvc_decompress_params* params,
 KVC_API kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params* params,
                                   const void* src, size_t src_size, void* keys, void* values,
                                   size_t tensor_capacity, size_t* out_tensor_bytes);
+
+/** Kept token positions of the layers params selects (scatter is ignored).
+ * @param out_layer_counts  NULL, or num_layers (selected) entries: tokens each layer kept
+ * @param out_positions     NULL, or positions_capacity entries: [layer][kv_head][kept_l]
+ *                          ascending source positions (the same row for every head unless the
+ *                          blob was made per_head)
+ * @param out_positions_count  entries written; on KVC_ERR_BUFFER_TOO_SMALL, the entries needed */
+KVC_API kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompress_params* params,
+                                            const void* src, size_t src_size,
+                                            uint32_t* out_layer_counts, uint32_t* out_positions,
+                                            size_t positions_capacity, size_t* out_positions_count);
+
+/** Mask of kept tokens, [layer][kv_head][num_tokens] bytes (1 = kept, 0 = evicted), for the
+ * layers params selects; *out_mask_size is the bytes written (or needed). */
+KVC_API kvc_status kvc_decompress_mask(kvc_context* ctx, const kvc_decompress_params* params,
+                                       const void* src, size_t src_size, uint8_t* out_mask,
+                                       size_t mask_capacity, size_t* out_mask_size);
+
+/* ---- Estimate, validate, benchmark: one thread at a time per context -------------------- */
+/* A prediction of what kvc_compress would give, computed from the shape and params alone. */
+typedef struct kvc_estimate {
+  uint32_t struct_size;
+  int32_t exact_tokens; /* 1: tokens_kept is exact; 0: an upper bound (KVC_SELECT_ATTENTION
+                           keeps what the queries decide) */
+  uint64_t original_bytes;
+  uint64_t compressed_bytes; /* predicted blob size */
+  double compression_ratio;
+  double bandwidth_savings_percent;
+  double bits_per_element;
+  uint64_t tokens_total; /* per layer */
+  uint64_t tokens_kept;  /* per layer */
+} kvc_estimate;
+
+/** Predicts the blob size, ratio, savings and tokens kept without compressing.
+ * @param params  NULL for defaults */
+KVC_API kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* params,
+                                const kvc_cache_shape* shape, kvc_estimate* out_estimate);
+
+/* Validation thresholds; 0 in a field takes the default shown. */
+typedef struct kvc_validate_params {
+  uint32_t struct_size;
+  float min_cosine;             /* reconstruction cosine of K and of V; default 0.99 */
+  float min_snr_db;             /* reconstruction SNR of K and of V; default 20 */
+  float min_attention_coverage; /* default: the blob's attention threshold, else the adapter's */
+  float max_attention_error;    /* relative error of the attention output; default 0.1 */
+  uint32_t top_k;               /* tokens compared by top-k overlap; default 10 */
+} kvc_validate_params;
+
+/** Fills *params with defaults; struct_size is the caller's sizeof(*params). */
+KVC_API kvc_status kvc_validate_params_default(kvc_validate_params* params, uint32_t struct_size);
+
+/* Violation flags beyond reconstruction (kvc_validation.violations). */
+#define KVC_VIOLATION_ATTENTION_COVERAGE 32u /* kept tokens hold less attention than required */
+#define KVC_VIOLATION_ATTENTION_ERROR 64u    /* attention output error above max */
+
+/* Warning flags of kvc_validation.warnings. */
+#define KVC_WARNING_NO_QUERIES 1u       /* attention metrics not measured (-1) */
+#define KVC_WARNING_MANY_EVICTED 2u     /* more than half of the tokens were evicted */
+#define KVC_WARNING_SHAPE_FROM_INPUT 4u /* the adapter has no shape; the input's was used */
+#define KVC_WARNING_QUALITY_TO_SPARE 8u /* far above every threshold: fewer bits would do */
+
+/* Recommendation flags of kvc_validation.recommendations: which parameter to change. */
+#define KVC_RECOMMEND_MORE_KEY_BITS 1u
+#define KVC_RECOMMEND_MORE_VALUE_BITS 2u
+#define KVC_RECOMMEND_SMALLER_GROUPS 4u
+#define KVC_RECOMMEND_MORE_RECENT_TOKENS 8u
+#define KVC_RECOMMEND_HIGHER_THRESHOLD 16u /* raise attention_threshold (keep more tokens) */
+#define KVC_RECOMMEND_MORE_SINK_TOKENS 32u
+#define KVC_RECOMMEND_FEWER_BITS 64u       /* quality to spare: compress harder */
+#define KVC_RECOMMEND_LOWER_THRESHOLD 128u /* coverage to spare: evict more */
+
+typedef struct kvc_validation {
+  uint32_t struct_size;
+  int32_t level;            /* KVC_QUALITY_* */
+  int32_t passed;           /* 1 when violations == 0 */
+  uint32_t violations;      /* KVC_VIOLATION_* */
+  uint32_t warnings;        /* KVC_WARNING_* */
+  uint32_t recommendations; /* KVC_RECOMMEND_* */
+  /* Reconstruction over the kept tokens (the decoded tokens against the same original ones). */
+  double key_rmse, key_snr_db, key_cosine, key_max_error;
+  double value_rmse, value_snr_db, value_cosine, value_max_error;
+  double rmse, snr_db, cosine, max_error;
+  /* Attention, from the queries (-1 each without queries): mean over layers, heads, queries. */
+  double attention_coverage;     /* original attention mass on the kept tokens */
+  double attention_output_error; /* |o - o'| / |o| of o = softmax(q K^T / sqrt(d)) V */
+  double attention_kl;           /* KL(p || p') of the attention distributions, nats */
+  double topk_overlap;           /* share of the original top_k tokens still in the top_k */
+  /* Share of the original K and V energy not reproduced, evicted tokens counted whole. */
+  double information_loss;
+  uint64_t tokens_total; /* per layer */
+  uint64_t tokens_kept;  /* summed over layers */
+  char report[1024];     /* NUL-terminated: violations, warnings, recommendations; one per line */
+} kvc_validation;
+
+/** Validates a blob against the cache it was made from (and the queries, when given).
+ * @param params   NULL for defaults
+ * @param adapter  NULL, or the model's adapter: its policy supplies the attention threshold
+ *                 when neither params nor the blob does
+ * @param query_shape, queries  NULL together, or queries as for kvc_compress_with_queries */
+KVC_API kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* params,
+                                const kvc_adapter* adapter, const kvc_cache_shape* shape,
+                                const void* keys, const void* values,
+                                const kvc_query_shape* query_shape, const void* queries,
+                                const void* blob, size_t blob_size, kvc_validation* out_validation);
+
+/* Timings of repeated compress and decompress calls on one cache. */
+typedef struct kvc_benchmark_result {
+  uint32_t struct_size;
+  uint32_t iterations;
+  double compress_ms_median, compress_ms_p99;
+  double decompress_ms_median, decompress_ms_p99;
+  double compress_gb_per_s;   /* original bytes / median compress time */
+  double decompress_gb_per_s; /* original bytes / median decompress time */
+  double compression_ratio;
+  double bandwidth_savings_percent;
+  double bits_per_element;
+  uint64_t original_bytes;
+  uint64_t compressed_bytes;
+  uint64_t tokens_total;  /* per layer */
+  uint64_t tokens_kept;   /* summed over layers */
+  int32_t quality_passed; /* kvc_validate with default thresholds passed */
+  int32_t quality_level;  /* KVC_QUALITY_* */
+} kvc_benchmark_result;
+
+/** Compresses and decompresses the cache iterations times (after one warm-up of each),
+ * reporting progress (done, iterations) through the context's callback.
+ * @param query_shape, queries  NULL together, or as for kvc_compress_with_queries */
+KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* params,
+                                 const kvc_cache_shape* shape, const void* keys, const void* values,
+                                 const kvc_query_shape* query_shape, const void* queries,
+                                 uint32_t iterations, kvc_benchmark_result* out_result);
+
+/* ---- Statistics: a kvc_stats is thread-safe; share it across threads and contexts freely - */
+/* Running counts and averages per model name, fed by every compress and decompress call of the
+ * contexts attached to it (kvc_context_set_stats) and by kvc_stats_record. */
+typedef struct kvc_stats kvc_stats;
+
+typedef struct kvc_model_stats {
+  uint32_t struct_size;
+  uint32_t reserved;
+  char model_name[64]; /* "" collects calls without a model name */
+  uint64_t compress_calls;
+  uint64_t decompress_calls;
+  uint64_t original_bytes;   /* summed over compress calls */
+  uint64_t compressed_bytes; /* summed over compress calls */
+  uint64_t tokens_total;     /* summed over compress calls, per layer */
+  uint64_t tokens_kept;      /* summed over compress calls, per layer */
+  uint64_t coverage_samples; /* compress calls that measured attention coverage */
+  double total_compress_ms;
+  double mean_compress_ms;
+  double total_decompress_ms;
+  double mean_decompress_ms;
+  double compression_ratio;       /* original_bytes / compressed_bytes */
+  double mean_savings_percent;    /* mean of the calls' bandwidth savings */
+  double mean_attention_coverage; /* over coverage_samples; -1 when none */
+} kvc_model_stats;
+
+KVC_API kvc_status kvc_stats_create(kvc_stats** out_stats);
+/** Frees stats; NULL is a no-op. No context may still be attached to it. */
+KVC_API void kvc_stats_free(kvc_stats* stats);
+/** Attaches stats to ctx (NULL detaches): ctx's compress and decompress calls then record into
+ * it under the blob's model name. stats must outlive the attachment. */
+KVC_API kvc_status kvc_context_set_stats(kvc_context* ctx, kvc_stats* stats);
+/** Records one compress call's metrics under model_name (NULL or "" = no model). */
+KVC_API kvc_status kvc_stats_record(kvc_stats* stats, const char* model_name,
+                                    const kvc_metrics* metrics);
+/** Number of models with at least one record. */
+KVC_API uint32_t kvc_stats_model_count(const kvc_stats* stats);
+/** The figures of model_name. @return KVC_ERR_INVALID_ARGUMENT when it has no record */
+KVC_API kvc_status kvc_stats_get(const kvc_stats* stats, const char* model_name,
+                                 kvc_model_stats* out_model_stats);
+/** The figures of the model at index (0 .. count - 1), in the order models were first seen. */
+KVC_API kvc_status kvc_stats_get_index(const kvc_stats* stats, uint32_t index,
+                                       kvc_model_stats* out_model_stats);
+/** Clears the figures of model_name, or of every model when model_name is NULL. */
+KVC_API kvc_status kvc_stats_reset(kvc_stats* stats, const char* model_name);
 
 /* ---- Quality: one thread at a time per context ------------------------------------------ */
 #define KVC_QUALITY_POOR 0
@@ -359,6 +600,16 @@ KVC_API void kvc_adapter_free(const kvc_adapter* adapter);
 /** Fills *out_info (no further than its struct_size, which must be at least 8).
  * @return KVC_OK, KVC_ERR_INVALID_ARGUMENT or KVC_ERR_UNSUPPORTED_VERSION */
 KVC_API kvc_status kvc_adapter_get_info(const kvc_adapter* adapter, kvc_adapter_info* out_info);
+/** The cache shape of the adapter's model for num_tokens tokens of dtype (packed strides).
+ * @return KVC_OK, or KVC_ERR_INVALID_ARGUMENT when the adapter has no shape (a closed model) */
+KVC_API kvc_status kvc_adapter_cache_shape(const kvc_adapter* adapter, uint32_t num_tokens,
+                                           kvc_dtype dtype, kvc_cache_shape* out_shape);
+/** Sets the policy fields of *params (struct_size set by the caller, other fields kept) from the
+ * adapter: key/value bits (16 for keys the model may not compress), group_size, recent_tokens,
+ * attention_threshold, sink_tokens, keep_recent, sliding_window (sliding-window attention) and
+ * model_name. The selection policy is left as it was. */
+KVC_API kvc_status kvc_adapter_compress_params(const kvc_adapter* adapter,
+                                               kvc_compress_params* params);
 /** "causal", "bidirectional", "sliding-window", "sparse", "latent"; "unknown" otherwise. */
 KVC_API const char* kvc_attention_type_name(int32_t attention_type);
 

@@ -1,4 +1,5 @@
-// context.h: struct kvc_context: the backend, reusable codec state and the last error message.
+// context.h: struct kvc_context: the backend, reusable codec state, the last error message and
+// the attached statistics.
 #pragma once
 
 #include <kvc/kvc.h>
@@ -27,4 +28,5 @@ struct kvc_context {
   const kvc::Backend& backend;
   kvc::CacheCodec codec;
   std::string last_error;
+  kvc_stats* stats = nullptr;  // borrowed (kvc_context_set_stats); thread-safe itself
 };
