@@ -7,6 +7,7 @@
 
 #include "api/context.h"
 #include "api/guard.h"
+#include "api/stats_hooks.h"
 #include "api/versioned_struct.h"
 #include "codecs/cache_codec.h"
 
@@ -66,7 +67,7 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
                                                    " is too small: the blob needs " +
                                                    std::to_string(r.blob_bytes) + " bytes");
   }
-  if (out_metrics != nullptr) {
+  if (out_metrics != nullptr || ctx->stats != nullptr) {
     kvc_metrics m{};
     m.struct_size = sizeof m;
     m.original_bytes = view.dims.total_bytes();
@@ -81,7 +82,9 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
     m.tokens_kept = view.dims.num_tokens;
     m.compress_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    kvc::write_versioned(out_metrics, m, "out_metrics");
+    m.attention_coverage = -1;
+    if (out_metrics != nullptr) kvc::write_versioned(out_metrics, m, "out_metrics");
+    kvc::api::record_compress(ctx, s.model_name, m);
   }
   return KVC_OK;
 }

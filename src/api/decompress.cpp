@@ -1,11 +1,13 @@
 // decompress.cpp: C API section "Inspect, verify, decompress".
 #include <kvc/kvc.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 
 #include "api/context.h"
 #include "api/guard.h"
+#include "api/stats_hooks.h"
 #include "api/versioned_struct.h"
 #include "format/reader.h"
 
@@ -70,6 +72,7 @@ KVC_API kvc_status kvc_verify(kvc_context* ctx, const void* src, size_t src_size
 KVC_API kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params* params,
                                   const void* src, size_t src_size, void* keys, void* values,
                                   size_t tensor_capacity, size_t* out_tensor_bytes) {
+  const auto start = std::chrono::steady_clock::now();
   return kvc::guarded(ctx, [&] {
     const kvc_decompress_params p =
         kvc::read_versioned(params, decompress_defaults(), "kvc_decompress_params");
@@ -86,6 +89,12 @@ KVC_API kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params*
                        "tensor_capacity " + std::to_string(tensor_capacity) +
                            " is too small: each of keys and values needs " +
                            std::to_string(r.tensor_bytes) + " bytes");
+    }
+    if (ctx->stats != nullptr) {  // the header again: cheap next to the decoding
+      kvc::api::record_decompress(
+          ctx, kvc::format::BlobReader(src, src_size).header().model_name,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
     }
   });
 }
