@@ -51,6 +51,7 @@ class CacheCodec {
   // Called after each chunk encoded or decoded: (chunks done, chunks in the call).
   using Progress = std::function<void(uint64_t done, uint64_t total)>;
   void set_progress(Progress progress);
+  const Progress& progress() const;  // empty when none is set
 
   CompressResult compress(const CacheView& cache, const CompressSettings& settings,
                           unsigned char* dst, size_t capacity);
