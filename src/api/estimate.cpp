@@ -21,7 +21,8 @@ kvc_compress_params params_or_defaults(const kvc_compress_params* given) {
   return kvc::read_versioned(given, defaults, "kvc_compress_params");
 }
 
-kvc::CompressSettings codec_settings(const kvc_compress_params& p) {
+// As kvc_compress reads its params (compress.cpp): the codec fields and the selection.
+kvc::CompressSettings settings_of(const kvc_compress_params& p) {
   kvc::CompressSettings s;
   s.key_bits = p.key_bits;
   s.value_bits = p.value_bits;
@@ -36,35 +37,19 @@ kvc::CompressSettings codec_settings(const kvc_compress_params& p) {
   kvc::require(name_length < sizeof p.model_name,
                "model_name is not NUL-terminated within 64 bytes");
   s.model_name.assign(p.model_name, name_length);
-  kvc::validate(s);
-  return s;
-}
-
-kvc::SelectionBudget selection_settings(const kvc_compress_params& p, uint32_t shape_heads) {
-  kvc::require(p.selection >= KVC_SELECT_NONE && p.selection <= KVC_SELECT_RECENCY,
-               "selection " + std::to_string(p.selection) +
-                   " is not KVC_SELECT_NONE, ATTENTION, KEY_NORM or RECENCY");
-  const bool by_ratio = p.selection == KVC_SELECT_KEY_NORM || p.selection == KVC_SELECT_RECENCY;
-  kvc::require(!by_ratio || (p.keep_ratio > 0.0f && p.keep_ratio <= 1.0f),
-               "keep_ratio " + std::to_string(p.keep_ratio) + " is not in (0, 1]");
-  kvc::require(
-      p.selection != KVC_SELECT_ATTENTION ||
-          (p.attention_threshold > 0.0f && p.attention_threshold <= 1.0f),
-      "attention_threshold " + std::to_string(p.attention_threshold) + " is not in (0, 1]");
-  kvc::require(p.max_tokens == 0 || p.min_tokens <= p.max_tokens,
-               "min_tokens " + std::to_string(p.min_tokens) + " is above max_tokens " +
-                   std::to_string(p.max_tokens));
-  kvc::SelectionBudget s;
-  s.policy = p.selection;
-  s.keep_ratio = p.keep_ratio;
-  s.min_tokens = p.min_tokens;
-  s.max_tokens = p.max_tokens;
-  s.sink_tokens = p.sink_tokens;
-  s.keep_recent = p.keep_recent;
-  s.sliding_window = p.sliding_window;
+  kvc::SelectionSettings& sel = s.selection;
+  sel.policy = static_cast<kvc::SelectionPolicy>(p.selection);
+  sel.attention_threshold = p.attention_threshold;
+  sel.keep_ratio = p.keep_ratio;
+  sel.min_tokens = p.min_tokens;
+  sel.max_tokens = p.max_tokens;
+  sel.sink_tokens = p.sink_tokens;
+  sel.keep_recent = p.keep_recent;
+  sel.sliding_window = p.sliding_window;
   kvc::require(p.per_head == 0 || p.per_head == 1,
                "per_head " + std::to_string(p.per_head) + " is not 0 or 1");
-  s.per_head = p.per_head == 1 && shape_heads > 1;
+  sel.per_head = p.per_head == 1;
+  kvc::validate(s);
   return s;
 }
 
@@ -78,11 +63,10 @@ KVC_API kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* par
     kvc::require(shape != nullptr, "shape is NULL");
     kvc::require(out_estimate != nullptr, "out_estimate is NULL");
     const kvc_compress_params p = params_or_defaults(params);
-    const kvc::CompressSettings settings = codec_settings(p);
+    const kvc::CompressSettings settings = settings_of(p);
     const kvc::CacheDims dims = kvc::dims_from_shape(*shape);
-    const kvc::SelectionBudget selection = selection_settings(p, dims.num_kv_heads);
-    const kvc::KeptTokens kept = kvc::kept_token_count(selection, dims.num_tokens);
-    const kvc::SizeEstimate size = kvc::estimate_blob_size(settings, selection, dims, kept.count);
+    const kvc::KeptTokenCount kept = kvc::kept_token_count(settings.selection, dims.num_tokens);
+    const kvc::SizeEstimate size = kvc::estimate_blob_size(settings, dims, kept.count);
 
     kvc_estimate_result r{};
     r.struct_size = sizeof r;

@@ -1,5 +1,5 @@
-// stats.cpp: C API section "Statistics": kvc_stats, its records per model, and the hooks through
-// which compress and decompress calls of attached contexts feed it.
+// stats.cpp: C API section "Statistics": kvc_stats, its records per model, and attaching it to a
+// context.
 #include <kvc/kvc.h>
 
 #include <cstring>
@@ -10,13 +10,10 @@
 
 #include "api/context.h"
 #include "api/guard.h"
+#include "api/stats_handle.h"
 #include "api/stats_hooks.h"
 #include "api/versioned_struct.h"
 #include "metrics/model_stats.h"
-
-struct kvc_stats {
-  kvc::ModelStats stats;
-};
 
 namespace {
 
@@ -47,37 +44,7 @@ void write_model_stats(const kvc::ModelTotals& t, kvc_model_stats* out) {
   kvc::write_versioned(out, m, "out_model_stats");
 }
 
-kvc::CompressSample sample_from(const kvc_metrics& metrics) {
-  // Read no further than the caller's struct_size: fields it lacks keep their defaults.
-  kvc_metrics m{};
-  m.attention_coverage = -1;
-  std::memcpy(&m, &metrics, std::min<size_t>(metrics.struct_size, sizeof m));
-  kvc::CompressSample s;
-  s.original_bytes = m.original_bytes;
-  s.compressed_bytes = m.compressed_bytes;
-  s.tokens_total = m.tokens_total;
-  s.tokens_kept = m.tokens_kept;
-  s.compress_ms = m.compress_ms;
-  s.savings_percent = m.bandwidth_savings_percent;
-  s.attention_coverage = m.attention_coverage;
-  return s;
-}
-
 }  // namespace
-
-namespace kvc::api {
-
-void record_compress(kvc_context* ctx, std::string_view model_name, const kvc_metrics& metrics) {
-  if (ctx == nullptr || ctx->stats == nullptr) return;
-  ctx->stats->stats.record_compress(model_name, sample_from(metrics));
-}
-
-void record_decompress(kvc_context* ctx, std::string_view model_name, double elapsed_ms) {
-  if (ctx == nullptr || ctx->stats == nullptr) return;
-  ctx->stats->stats.record_decompress(model_name, elapsed_ms);
-}
-
-}  // namespace kvc::api
 
 extern "C" {
 
@@ -99,7 +66,7 @@ KVC_API kvc_status kvc_stats_record(kvc_stats* stats, const char* model_name,
   return kvc::guarded_status([&] {
     kvc::require(metrics->struct_size >= 8, "metrics.struct_size is too small");
     kvc::require(metrics->struct_size <= sizeof(kvc_metrics), "metrics.struct_size is too large");
-    stats->stats.record_compress(name_or_empty(model_name), sample_from(*metrics));
+    stats->stats.record_compress(name_or_empty(model_name), kvc::api::compress_sample(*metrics));
   });
 }
 

@@ -99,6 +99,70 @@ TEST(Estimate, PredictsTheBlobSizeOfTheRealCachesWithinFivePercent) {
               cases, 100.0 * worst, worst_case.c_str());
 }
 
+TEST(Estimate, TokensKeptMatchWhatSelectionKeepsOnTheRealCaches) {
+  struct Case {
+    int32_t selection;
+    float keep_ratio;
+    uint32_t sinks, keep_recent, min_tokens, max_tokens, sliding_window;
+    int32_t per_head;
+  };
+  const Case cases[] = {
+      {KVC_SELECT_RECENCY, 0.5f, 4, 32, 0, 0, 0, 0},
+      {KVC_SELECT_RECENCY, 0.1f, 4, 32, 0, 0, 0, 0},
+      {KVC_SELECT_KEY_NORM, 0.25f, 4, 32, 0, 0, 0, 0},
+      {KVC_SELECT_KEY_NORM, 0.3f, 4, 32, 0, 0, 0, 1},
+      {KVC_SELECT_KEY_NORM, 0.01f, 8, 64, 0, 0, 0, 0},   // raised to the forced tokens
+      {KVC_SELECT_KEY_NORM, 0.5f, 4, 32, 0, 100, 0, 0},  // cut to max_tokens
+      {KVC_SELECT_RECENCY, 0.05f, 0, 0, 200, 0, 0, 0},   // raised to min_tokens
+      {KVC_SELECT_KEY_NORM, 0.5f, 4, 32, 0, 0, 300, 0},  // within a sliding window
+      {KVC_SELECT_NONE, 0.5f, 4, 32, 0, 0, 300, 0},      // the window alone
+      {KVC_SELECT_RECENCY, 0.9f, 600, 600, 0, 0, 0, 0},  // forced tokens cover everything
+  };
+  size_t checked = 0;
+  double worst_size_error = 0.0;
+  for (const char* file : {"stories260K.safetensors", "smollm2-135m.safetensors"}) {
+    const std::string path = kvc_test::data_path(file);
+    if (!kvc_test::file_exists(path)) continue;
+    Context ctx;
+    LoadedCache loaded;
+    ASSERT_EQ(kvc_cache_load(ctx, path.c_str(), &loaded.cache), KVC_OK) << ctx.error();
+    kvc_cache_shape s{};
+    s.struct_size = sizeof s;
+    ASSERT_EQ(kvc_cache_get_shape(loaded.cache, &s), KVC_OK);
+    for (const Case& c : cases) {
+      kvc_compress_params p = kvc_api_test::params(4, 4, 64, 0);
+      p.selection = c.selection;
+      p.keep_ratio = c.keep_ratio;
+      p.sink_tokens = c.sinks;
+      p.keep_recent = c.keep_recent;
+      p.min_tokens = c.min_tokens;
+      p.max_tokens = c.max_tokens;
+      p.sliding_window = c.sliding_window;
+      p.per_head = c.per_head;
+      const kvc_estimate_result e = estimate(ctx, p, s);
+      const kvc_metrics m =
+          compress(ctx, p, s, kvc_cache_keys(loaded.cache), kvc_cache_values(loaded.cache));
+      EXPECT_EQ(e.exact_tokens, 1);
+      EXPECT_EQ(e.tokens_total, m.tokens_total);
+      EXPECT_EQ(e.tokens_kept, m.tokens_kept)
+          << file << " selection " << c.selection << " ratio " << c.keep_ratio << " sinks "
+          << c.sinks << " recent " << c.keep_recent << " min " << c.min_tokens << " max "
+          << c.max_tokens << " window " << c.sliding_window;
+      if (m.compressed_bytes > 0) {
+        worst_size_error =
+            std::max(worst_size_error, std::fabs(static_cast<double>(e.compressed_bytes) -
+                                                 static_cast<double>(m.compressed_bytes)) /
+                                           static_cast<double>(m.compressed_bytes));
+      }
+      ++checked;
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no example cache in " << kvc_test::data_path("");
+  // Sizes are only reported here: evicted tokens change what the entropy stage sees.
+  std::printf("[ estimate ] selection: %zu cases, token counts exact, worst size error %.2f%%\n",
+              checked, 100.0 * worst_size_error);
+}
+
 TEST(Estimate, RatioSavingsAndBitsFollowFromThePredictedSize) {
   Context ctx;
   const kvc_cache_shape s = kvc_api_test::shape(2, 4, 256, 64);
