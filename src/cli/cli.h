@@ -65,6 +65,12 @@ struct CacheDeleter {
 };
 using CachePtr = std::unique_ptr<kvc_cache, CacheDeleter>;
 
+// A loaded query file, freed with kvc_query_file_free.
+struct QueryFileDeleter {
+  void operator()(kvc_query_file* file) const { kvc_query_file_free(file); }
+};
+using QueryFilePtr = std::unique_ptr<kvc_query_file, QueryFileDeleter>;
+
 // Bytes of a heap buffer that is not zeroed first (its pages are touched only when written).
 struct Buffer {
   std::unique_ptr<unsigned char[]> data;
@@ -103,6 +109,9 @@ std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Prints text to stdout (human-readable mode).
 void print(const std::string& text);
+
+// The non-empty lines of text.
+std::vector<std::string> split_lines(const std::string& text);
 // Prints one JSON document (and a newline) to stdout.
 void print_json(const json& document);
 
