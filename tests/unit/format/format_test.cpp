@@ -184,7 +184,8 @@ TEST(Format, AnUnknownMajorVersionIsUnsupportedWithTheVersionsNamed) {
   std::string message;
   EXPECT_EQ(status_of([&] { format::BlobReader(blob.data(), blob.size()); }, &message),
             KVC_ERR_UNSUPPORTED_VERSION);
-  EXPECT_NE(message.find("format version " + std::to_string(KVC_FORMAT_MAJOR + 1) + "." + std::to_string(KVC_FORMAT_MINOR)),
+  EXPECT_NE(message.find("format version " + std::to_string(KVC_FORMAT_MAJOR + 1) + "." +
+                         std::to_string(KVC_FORMAT_MINOR)),
             std::string::npos)
       << message;
   EXPECT_NE(message.find("major version " + std::to_string(KVC_FORMAT_MAJOR)), std::string::npos);
