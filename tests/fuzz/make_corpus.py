@@ -104,6 +104,11 @@ def main():
         "k16_v4": ["--key-bits", "16", "--value-bits", "4", "--shuffle", "off"],
         "b16_lossless": ["--bits", "16", "--zstd-level", "3"],
         "b4_r100": ["--bits", "4", "--recent-tokens", "100"],
+        # Format 1.1: kept token positions (shared, and per head within a sliding window).
+        "sel_recency": ["--select", "recency", "--keep-ratio", "0.5", "--sinks", "2",
+                        "--keep-recent", "4"],
+        "sel_keynorm_perhead": ["--select", "key-norm", "--per-head", "--keep-ratio", "0.3",
+                                "--sliding-window", "24", "--bits", "2", "--group-size", "32"],
     }
     blobs = {}
     with tempfile.TemporaryDirectory() as tmp:
