@@ -208,6 +208,28 @@ TEST(Selection, SeedScenarioKeepsFewTokensCoveringTheThresholdAndRestoresTheLeng
   EXPECT_EQ(val.tokens_kept, c.metrics.tokens_kept);
   EXPECT_GT(val.information_loss, 0.0);
   EXPECT_GT(std::strlen(val.report), 0u);
+
+  // Statistics add up over repeated calls under the model's name.
+  kvc_stats* stats = nullptr;
+  ASSERT_EQ(kvc_stats_create(&stats), KVC_OK);
+  ASSERT_EQ(kvc_context_set_stats(ctx, stats), KVC_OK);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(compress_scene(ctx, p, s).status, KVC_OK);
+  ASSERT_EQ(kvc_decompress(ctx, &dp, c.blob.data(), c.blob.size(), k.data(), v.data(), k.size() * 4,
+                           &written),
+            KVC_OK);
+  kvc_model_stats ms{};
+  ms.struct_size = sizeof ms;
+  ASSERT_EQ(kvc_stats_get(stats, "gpt-4", &ms), KVC_OK);
+  EXPECT_EQ(ms.compress_calls, 3u);
+  EXPECT_EQ(ms.decompress_calls, 1u);
+  EXPECT_EQ(ms.original_bytes, 3 * c.metrics.original_bytes);
+  EXPECT_EQ(ms.compressed_bytes, 3 * c.metrics.compressed_bytes);
+  EXPECT_EQ(ms.tokens_kept, 3 * c.metrics.tokens_kept);
+  EXPECT_EQ(ms.coverage_samples, 3u);
+  EXPECT_NEAR(ms.mean_attention_coverage, c.metrics.attention_coverage, 1e-12);
+  EXPECT_GT(ms.mean_compress_ms, 0.0);
+  ASSERT_EQ(kvc_context_set_stats(ctx, nullptr), KVC_OK);
+  kvc_stats_free(stats);
 }
 
 TEST(Selection, AttentionKeepsTheFewestTokensReachingTheThresholdPerLayer) {
