@@ -159,9 +159,9 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
     const bool measure = queries != nullptr && queries->present();
     if (sel_settings.active() || measure) {
       const QueryLayer layer_queries = measure ? queries->layer(layer) : QueryLayer{};
-      const LayerSelection sel =
-          select_tokens(keys, d, sel_settings.active() ? sel_settings : SelectionSettings{},
-                        measure ? &layer_queries : nullptr);
+      const LayerSelection sel = select_tokens(
+          state_->backend, keys, d, sel_settings.active() ? sel_settings : SelectionSettings{},
+          measure ? &layer_queries : nullptr);
       coverage = sel.coverage;
       if (sel.count < d.num_tokens) {
         kept = sel.count;

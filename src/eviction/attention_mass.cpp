@@ -10,13 +10,12 @@
 
 namespace kvc {
 
-void load_head_f32(const TensorView& tensor, uint32_t head, uint32_t tokens, uint32_t head_dim,
-                   std::vector<float>& out) {
+void load_head_f32(const Backend& backend, const TensorView& tensor, uint32_t head, uint32_t tokens,
+                   uint32_t head_dim, std::vector<float>& out) {
   out.resize(uint64_t{tokens} * head_dim);
   for (uint32_t t = 0; t < tokens; ++t) {
-    const unsigned char* row = tensor.row(head, t);
-    float* dst = out.data() + uint64_t{t} * head_dim;
-    for (uint32_t d = 0; d < head_dim; ++d) dst[d] = load_as_f32(row, tensor.dtype, d);
+    backend.convert(tensor.row(head, t), tensor.dtype, out.data() + uint64_t{t} * head_dim,
+                    DType::F32, head_dim);
   }
 }
 
@@ -49,15 +48,16 @@ void check_queries_fit(const QueryView& q, uint32_t kv_heads, uint32_t head_dim)
               " is not a multiple of the cache's num_kv_heads " + std::to_string(kv_heads));
 }
 
-std::vector<double> attention_mass(const TensorView& keys, uint32_t kv_heads, uint32_t tokens,
-                                   uint32_t head_dim, const QueryLayer& q) {
+std::vector<double> attention_mass(const Backend& backend, const TensorView& keys,
+                                   uint32_t kv_heads, uint32_t tokens, uint32_t head_dim,
+                                   const QueryLayer& q) {
   const uint32_t group = q.num_query_heads / kv_heads;
   std::vector<double> mass(uint64_t{kv_heads} * tokens, 0.0);
   std::vector<float> head_keys, query(head_dim);
   std::vector<double> p(tokens);
   const double weight = 1.0 / (static_cast<double>(group) * q.num_queries);
   for (uint32_t h = 0; h < kv_heads; ++h) {
-    load_head_f32(keys, h, tokens, head_dim, head_keys);
+    load_head_f32(backend, keys, h, tokens, head_dim, head_keys);
     double* row = mass.data() + uint64_t{h} * tokens;
     for (uint32_t g = 0; g < group; ++g) {
       for (uint32_t i = 0; i < q.num_queries; ++i) {

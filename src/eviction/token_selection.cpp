@@ -117,15 +117,15 @@ void validate(const SelectionSettings& s) {
               std::to_string(s.max_tokens));
 }
 
-LayerSelection select_tokens(const TensorView& keys, const CacheDims& d, const SelectionSettings& s,
-                             const QueryLayer* queries) {
+LayerSelection select_tokens(const Backend& backend, const TensorView& keys, const CacheDims& d,
+                             const SelectionSettings& s, const QueryLayer* queries) {
   require(s.policy != SelectionPolicy::Attention || queries != nullptr,
           "selection KVC_SELECT_ATTENTION needs queries");
   const uint32_t tokens = d.num_tokens;
   const uint32_t heads = d.num_kv_heads;
   std::vector<double> mass;  // [heads][tokens], or empty without queries
   if (queries != nullptr) {
-    mass = attention_mass(keys, heads, tokens, d.head_dim, *queries);
+    mass = attention_mass(backend, keys, heads, tokens, d.head_dim, *queries);
     for (double v : mass) require(std::isfinite(v), "keys or queries hold a NaN or infinity");
   }
   LayerSelection sel;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/cache_view.h"
 #include "eviction/queries.h"
 
@@ -45,7 +46,7 @@ struct LayerSelection {
 
 // Selects the tokens of one layer from its keys ([heads][tokens][head_dim]) and, when present,
 // its queries (required by SelectionPolicy::Attention; otherwise used only to measure coverage).
-LayerSelection select_tokens(const TensorView& keys, const CacheDims& dims,
+LayerSelection select_tokens(const Backend& backend, const TensorView& keys, const CacheDims& dims,
                              const SelectionSettings& settings, const QueryLayer* queries);
 
 }  // namespace kvc

@@ -36,9 +36,9 @@ void attend(const std::vector<double>& p, const std::vector<float>& values, uint
 
 }  // namespace
 
-AttentionFidelity attention_fidelity(const CacheView& original, const CacheView& decoded,
-                                     const uint8_t* kept, const QueryView& queries,
-                                     uint32_t top_k) {
+AttentionFidelity attention_fidelity(const Backend& backend, const CacheView& original,
+                                     const CacheView& decoded, const uint8_t* kept,
+                                     const QueryView& queries, uint32_t top_k) {
   const CacheDims& d = original.dims;
   const uint32_t T = d.num_tokens;
   const uint32_t group = queries.num_query_heads / d.num_kv_heads;
@@ -52,10 +52,10 @@ AttentionFidelity attention_fidelity(const CacheView& original, const CacheView&
   for (uint32_t l = 0; l < d.num_layers; ++l) {
     const QueryLayer q = queries.layer(l);
     for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
-      load_head_f32(original.key(l), h, T, d.head_dim, keys);
-      load_head_f32(original.value(l), h, T, d.head_dim, values);
-      load_head_f32(decoded.key(l), h, T, d.head_dim, keys2);
-      load_head_f32(decoded.value(l), h, T, d.head_dim, values2);
+      load_head_f32(backend, original.key(l), h, T, d.head_dim, keys);
+      load_head_f32(backend, original.value(l), h, T, d.head_dim, values);
+      load_head_f32(backend, decoded.key(l), h, T, d.head_dim, keys2);
+      load_head_f32(backend, decoded.value(l), h, T, d.head_dim, values2);
       const uint8_t* mask =
           kept != nullptr ? kept + (uint64_t{l} * d.num_kv_heads + h) * T : nullptr;
       kept_rows.clear();

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "core/cache_view.h"
 #include "eviction/queries.h"
 
@@ -21,7 +22,8 @@ struct AttentionFidelity {
 // original: the cache as given; decoded: the reconstruction at the original length (evicted
 // tokens anywhere, they are masked); kept: [layer][kv_head][token] bytes (nullptr = all kept).
 // Queries must fit (check_queries_fit).
-AttentionFidelity attention_fidelity(const CacheView& original, const CacheView& decoded,
-                                     const uint8_t* kept, const QueryView& queries, uint32_t top_k);
+AttentionFidelity attention_fidelity(const Backend& backend, const CacheView& original,
+                                     const CacheView& decoded, const uint8_t* kept,
+                                     const QueryView& queries, uint32_t top_k);
 
 }  // namespace kvc

@@ -65,7 +65,7 @@ ValidationReport validate_cache(const Backend& backend, const CacheView& origina
 
   if (queries.present()) {
     r.attention_measured = true;
-    r.attention = attention_fidelity(original, decoded, kept, queries, t.top_k);
+    r.attention = attention_fidelity(backend, original, decoded, kept, queries, t.top_k);
     r.level = std::min(r.level, attention_level(r.attention.output_error));
     if (t.min_attention_coverage > 0 && r.attention.coverage < t.min_attention_coverage) {
       r.violations |= KVC_VIOLATION_ATTENTION_COVERAGE;
