@@ -303,8 +303,9 @@ KVC_API kvc_status kvc_decompress_mask(kvc_context* ctx, const kvc_decompress_pa
                                        size_t mask_capacity, size_t* out_mask_size);
 
 /* ---- Estimate, validate, benchmark: one thread at a time per context -------------------- */
+typedef struct kvc_adapter kvc_adapter; /* see Adapters below */
 /* A prediction of what kvc_compress would give, computed from the shape and params alone. */
-typedef struct kvc_estimate {
+typedef struct kvc_estimate_result {
   uint32_t struct_size;
   int32_t exact_tokens; /* 1: tokens_kept is exact; 0: an upper bound (KVC_SELECT_ATTENTION
                            keeps what the queries decide) */
@@ -315,12 +316,12 @@ typedef struct kvc_estimate {
   double bits_per_element;
   uint64_t tokens_total; /* per layer */
   uint64_t tokens_kept;  /* per layer */
-} kvc_estimate;
+} kvc_estimate_result;
 
 /** Predicts the blob size, ratio, savings and tokens kept without compressing.
  * @param params  NULL for defaults */
 KVC_API kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* params,
-                                const kvc_cache_shape* shape, kvc_estimate* out_estimate);
+                                const kvc_cache_shape* shape, kvc_estimate_result* out_estimate);
 
 /* Validation thresholds; 0 in a field takes the default shown. */
 typedef struct kvc_validate_params {
@@ -536,8 +537,6 @@ KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_
  * the library). Adapters built from a config.json or a GGUF file are owned: free them with
  * kvc_adapter_free. Shape fields are 0 where a model's architecture is not public: the shape
  * then comes from the input cache, and only the policy applies. */
-typedef struct kvc_adapter kvc_adapter;
-
 /* Attention types of kvc_adapter_info.attention_type. */
 #define KVC_ATTENTION_CAUSAL 0         /* every earlier token */
 #define KVC_ATTENTION_BIDIRECTIONAL 1  /* every token */
