@@ -107,3 +107,16 @@ func (c *Context) Decompress(p *DecompressParams, blob []byte) (keys, values []b
 	}
 	return keys[:n], values[:n], nil
 }
+
+// DecompressInto decodes into caller buffers of equal length and returns the bytes written to
+// each. With buffers too small it fails with ErrBufferTooSmall and n is the size needed.
+func (c *Context) DecompressInto(p *DecompressParams, blob, keys, values []byte) (n int, err error) {
+	if len(keys) != len(values) {
+		return 0, &Error{Status: StatusInvalidArgument, Message: "keys and values buffers differ in length"}
+	}
+	var size C.size_t
+	st := C.kvc_decompress(c.handle(), p.c(), bytesPtr(blob), C.size_t(len(blob)), bytesPtr(keys),
+		bytesPtr(values), C.size_t(len(keys)), &size)
+	runtime.KeepAlive(c)
+	return int(size), c.check(st)
+}
