@@ -63,6 +63,8 @@ KVC_API int32_t kvc_device_count(kvc_device device);
 
 /* ---- Context: one thread at a time per context; separate contexts run in parallel ------- */
 typedef struct kvc_context kvc_context;
+/* A model adapter (see the Adapters section); declared here because other sections take one. */
+typedef struct kvc_adapter kvc_adapter;
 
 typedef struct kvc_context_params {
   uint32_t struct_size; /* sizeof(kvc_context_params) as the caller compiled it */
@@ -158,11 +160,11 @@ typedef struct kvc_metrics {
   double compression_ratio;         /* original_bytes / compressed_bytes */
   double bandwidth_savings_percent; /* 100 * (1 - compressed / original) */
   double bits_per_element;          /* 8 * compressed_bytes / (elements of K and V) */
-  uint64_t tokens_total;
-  uint64_t tokens_kept;
-  double compress_ms; /* wall time of the call */
-  /* Attention mass the kept tokens hold (KVC_SELECT_ATTENTION: mean over layers
-   * and heads; 1 when every token is kept), or -1 when no queries were given to measure it. */
+  uint64_t tokens_total;            /* num_tokens summed over layers (num_layers * num_tokens) */
+  uint64_t tokens_kept;             /* tokens kept, summed over layers */
+  double compress_ms;               /* wall time of the call */
+  /* Attention mass the kept tokens hold under the queries, mean over layers and heads; without
+   * queries 1 when every token was kept, else -1 (not measured). */
   double attention_coverage;
 } kvc_metrics;
 
@@ -303,7 +305,6 @@ KVC_API kvc_status kvc_decompress_mask(kvc_context* ctx, const kvc_decompress_pa
                                        size_t mask_capacity, size_t* out_mask_size);
 
 /* ---- Estimate, validate, benchmark: one thread at a time per context -------------------- */
-typedef struct kvc_adapter kvc_adapter; /* see Adapters below */
 /* A prediction of what kvc_compress would give, computed from the shape and params alone. */
 typedef struct kvc_estimate_result {
   uint32_t struct_size;
@@ -314,8 +315,8 @@ typedef struct kvc_estimate_result {
   double compression_ratio;
   double bandwidth_savings_percent;
   double bits_per_element;
-  uint64_t tokens_total; /* per layer */
-  uint64_t tokens_kept;  /* per layer */
+  uint64_t tokens_total; /* summed over layers, as in kvc_metrics */
+  uint64_t tokens_kept;  /* summed over layers */
 } kvc_estimate_result;
 
 /** Predicts the blob size, ratio, savings and tokens kept without compressing.
@@ -374,7 +375,7 @@ typedef struct kvc_validation {
   double topk_overlap;           /* share of the original top_k tokens still in the top_k */
   /* Share of the original K and V energy not reproduced, evicted tokens counted whole. */
   double information_loss;
-  uint64_t tokens_total; /* per layer */
+  uint64_t tokens_total; /* summed over layers, as in kvc_metrics */
   uint64_t tokens_kept;  /* summed over layers */
   char report[1024];     /* NUL-terminated: violations, warnings, recommendations; one per line */
 } kvc_validation;
@@ -403,7 +404,7 @@ typedef struct kvc_benchmark_result {
   double bits_per_element;
   uint64_t original_bytes;
   uint64_t compressed_bytes;
-  uint64_t tokens_total;  /* per layer */
+  uint64_t tokens_total;  /* summed over layers, as in kvc_metrics */
   uint64_t tokens_kept;   /* summed over layers */
   int32_t quality_passed; /* kvc_validate with default thresholds passed */
   int32_t quality_level;  /* KVC_QUALITY_* */
@@ -430,8 +431,8 @@ typedef struct kvc_model_stats {
   uint64_t decompress_calls;
   uint64_t original_bytes;   /* summed over compress calls */
   uint64_t compressed_bytes; /* summed over compress calls */
-  uint64_t tokens_total;     /* summed over compress calls, per layer */
-  uint64_t tokens_kept;      /* summed over compress calls, per layer */
+  uint64_t tokens_total;     /* summed over compress calls (and layers) */
+  uint64_t tokens_kept;      /* summed over compress calls (and layers) */
   uint64_t coverage_samples; /* compress calls that measured attention coverage */
   double total_compress_ms;
   double mean_compress_ms;
@@ -537,6 +538,8 @@ KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_
  * the library). Adapters built from a config.json or a GGUF file are owned: free them with
  * kvc_adapter_free. Shape fields are 0 where a model's architecture is not public: the shape
  * then comes from the input cache, and only the policy applies. */
+/* (kvc_adapter itself is declared with the context, above.) */
+
 /* Attention types of kvc_adapter_info.attention_type. */
 #define KVC_ATTENTION_CAUSAL 0         /* every earlier token */
 #define KVC_ATTENTION_BIDIRECTIONAL 1  /* every token */

@@ -7,8 +7,11 @@
 
 #include "api/context.h"
 #include "api/guard.h"
+#include "api/query_view.h"
+#include "api/stats_hooks.h"
 #include "api/versioned_struct.h"
 #include "codecs/cache_codec.h"
+#include "eviction/attention_mass.h"
 
 namespace {
 
@@ -21,6 +24,16 @@ kvc_compress_params compress_defaults() {
   p.recent_tokens = 0;
   p.zstd_level = 1;
   p.byte_shuffle = KVC_SHUFFLE_AUTO;
+  const kvc::SelectionSettings selection;
+  p.selection = static_cast<int32_t>(selection.policy);
+  p.attention_threshold = selection.attention_threshold;
+  p.keep_ratio = selection.keep_ratio;
+  p.min_tokens = selection.min_tokens;
+  p.max_tokens = selection.max_tokens;
+  p.sink_tokens = selection.sink_tokens;
+  p.keep_recent = selection.keep_recent;
+  p.sliding_window = selection.sliding_window;
+  p.per_head = 0;
   return p;
 }
 
@@ -46,27 +59,42 @@ kvc::CompressSettings settings_from(const kvc_compress_params* given) {
   kvc::require(name_length < sizeof p.model_name,
                "model_name is not NUL-terminated within 64 bytes");
   s.model_name.assign(p.model_name, name_length);
+  kvc::SelectionSettings& sel = s.selection;
+  sel.policy = static_cast<kvc::SelectionPolicy>(p.selection);
+  sel.attention_threshold = p.attention_threshold;
+  sel.keep_ratio = p.keep_ratio;
+  sel.min_tokens = p.min_tokens;
+  sel.max_tokens = p.max_tokens;
+  sel.sink_tokens = p.sink_tokens;
+  sel.keep_recent = p.keep_recent;
+  sel.sliding_window = p.sliding_window;
+  kvc::require(p.per_head == 0 || p.per_head == 1,
+               "per_head " + std::to_string(p.per_head) + " is not 0 or 1");
+  sel.per_head = p.per_head == 1;
   kvc::validate(s);
   return s;
 }
 
 kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
-                        const kvc::CacheView& view, void* dst, size_t dst_capacity,
-                        size_t* out_size, kvc_metrics* out_metrics,
+                        const kvc::CacheView& view, const kvc::QueryView* queries, void* dst,
+                        size_t dst_capacity, size_t* out_size, kvc_metrics* out_metrics,
                         std::chrono::steady_clock::time_point start) {
   const kvc::CompressSettings s = settings_from(params);
   kvc::require(out_size != nullptr, "out_size is NULL");
   kvc::require(dst != nullptr || dst_capacity == 0,
                "dst is NULL with a capacity of " + std::to_string(dst_capacity));
+  if (queries != nullptr) {
+    kvc::check_queries_fit(*queries, view.dims.num_kv_heads, view.dims.head_dim);
+  }
   const kvc::CompressResult r =
-      ctx->codec.compress(view, s, static_cast<unsigned char*>(dst), dst_capacity);
+      ctx->codec.compress(view, s, queries, static_cast<unsigned char*>(dst), dst_capacity);
   *out_size = r.blob_bytes;
   if (!r.fits) {
     throw kvc::Error(KVC_ERR_BUFFER_TOO_SMALL, "dst_capacity " + std::to_string(dst_capacity) +
                                                    " is too small: the blob needs " +
                                                    std::to_string(r.blob_bytes) + " bytes");
   }
-  if (out_metrics != nullptr) {
+  {
     kvc_metrics m{};
     m.struct_size = sizeof m;
     m.original_bytes = view.dims.total_bytes();
@@ -77,11 +105,13 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
     m.bits_per_element =
         8.0 * static_cast<double>(r.blob_bytes) /
         static_cast<double>(2 * view.dims.num_layers * view.dims.elements_per_tensor());
-    m.tokens_total = view.dims.num_tokens;
-    m.tokens_kept = view.dims.num_tokens;
+    m.tokens_total = uint64_t{view.dims.num_tokens} * view.dims.num_layers;
+    m.tokens_kept = r.tokens_kept;
     m.compress_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    kvc::write_versioned(out_metrics, m, "out_metrics");
+    m.attention_coverage = r.coverage;
+    if (out_metrics != nullptr) kvc::write_versioned(out_metrics, m, "out_metrics");
+    kvc::api::record_compress(ctx, s.model_name, m);
   }
   return KVC_OK;
 }
@@ -119,8 +149,8 @@ KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* par
   const auto start = std::chrono::steady_clock::now();
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
-    run_compress(ctx, params, kvc::view_from_packed(*shape, keys, values), dst, dst_capacity,
-                 out_size, out_metrics, start);
+    run_compress(ctx, params, kvc::view_from_packed(*shape, keys, values), nullptr, dst,
+                 dst_capacity, out_size, out_metrics, start);
   });
 }
 
@@ -132,8 +162,30 @@ KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_para
   const auto start = std::chrono::steady_clock::now();
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
-    run_compress(ctx, params, kvc::view_from_layers(*shape, key_layers, value_layers), dst,
+    run_compress(ctx, params, kvc::view_from_layers(*shape, key_layers, value_layers), nullptr, dst,
                  dst_capacity, out_size, out_metrics, start);
+  });
+}
+
+KVC_API kvc_status kvc_query_shape_default(kvc_query_shape* shape, uint32_t struct_size) {
+  kvc_query_shape d{};
+  d.struct_size = sizeof d;
+  d.dtype = KVC_DTYPE_F16;
+  return kvc::fill_default(shape, struct_size, d);
+}
+
+KVC_API kvc_status kvc_compress_with_queries(kvc_context* ctx, const kvc_compress_params* params,
+                                             const kvc_cache_shape* shape, const void* keys,
+                                             const void* values, const kvc_query_shape* query_shape,
+                                             const void* queries, void* dst, size_t dst_capacity,
+                                             size_t* out_size, kvc_metrics* out_metrics) {
+  const auto start = std::chrono::steady_clock::now();
+  return kvc::guarded(ctx, [&] {
+    kvc::require(shape != nullptr, "shape is NULL");
+    const kvc::CacheView view = kvc::view_from_packed(*shape, keys, values);
+    const kvc::QueryView q = kvc::api::query_view(query_shape, queries);
+    run_compress(ctx, params, view, q.present() ? &q : nullptr, dst, dst_capacity, out_size,
+                 out_metrics, start);
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <kvc/kvc.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -66,10 +67,14 @@ void validate(const CompressSettings& s) {
           "group_size " + std::to_string(s.group_size) + " is not 32, 64 or 128");
   require(s.zstd_level >= -7 && s.zstd_level <= 22,
           "zstd_level " + std::to_string(s.zstd_level) + " is not in -7..22");
+  validate(s.selection);
 }
 
 uint64_t compress_bound(const CompressSettings& s, const CacheDims& d) {
-  const uint64_t per_layer = 2 * kChunkMessageBound + 2 * kFooterPerChunkBound +
+  // Kept positions: at most one uint32 per head and token in each chunk message.
+  const uint64_t positions =
+      s.selection.active() ? 2 * (4 * uint64_t{d.num_kv_heads} * d.num_tokens + 8) : 0;
+  const uint64_t per_layer = 2 * kChunkMessageBound + 2 * kFooterPerChunkBound + positions +
                              payload_bound(tensor_params(s, true), d) +
                              payload_bound(tensor_params(s, false), d);
   return format::kPreambleBytes + kHeaderMessageBound + kFooterFixedBound + format::kTrailerBytes +
@@ -82,6 +87,7 @@ struct CacheCodec::State {
   TensorEncoder encoder;
   TensorDecoder decoder;
   std::vector<unsigned char> payload;
+  std::vector<unsigned char> gathered_keys, gathered_values, scattered;
   Progress progress;
 
   void report(uint64_t done, uint64_t total) const {
@@ -94,10 +100,30 @@ void CacheCodec::set_progress(Progress progress) { state_->progress = std::move(
 CacheCodec::CacheCodec(const Backend& backend) : state_(std::make_unique<State>(backend)) {}
 CacheCodec::~CacheCodec() = default;
 
+namespace {
+
+// Copies the kept rows of tensor into packed [heads][count][head_dim] and returns a view of it.
+TensorView gather_kept(const TensorView& tensor, const CacheDims& d, const LayerSelection& sel,
+                       std::vector<unsigned char>& out) {
+  const size_t row_bytes = size_t{d.head_dim} * dtype_size(d.dtype);
+  out.resize(uint64_t{d.num_kv_heads} * sel.count * row_bytes);
+  for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
+    const uint32_t* row = sel.row(h);
+    for (uint32_t i = 0; i < sel.count; ++i) {
+      std::memcpy(out.data() + (uint64_t{h} * sel.count + i) * row_bytes, tensor.row(h, row[i]),
+                  row_bytes);
+    }
+  }
+  return {out.data(), uint64_t{sel.count} * d.head_dim, d.head_dim, d.dtype};
+}
+
+}  // namespace
+
 CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettings& s,
-                                    unsigned char* dst, size_t capacity) {
+                                    const QueryView* queries, unsigned char* dst, size_t capacity) {
   validate(s);
   const CacheDims& d = cache.dims;
+  const SelectionSettings& sel_settings = s.selection;
   format::HeaderFields h;
   h.format_major = KVC_FORMAT_MAJOR;
   h.format_minor = KVC_FORMAT_MINOR;
@@ -110,35 +136,64 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
   h.zstd_level = s.zstd_level;
   h.byte_shuffle = static_cast<int>(s.shuffle);
   h.model_name = s.model_name;
+  h.selection = static_cast<int>(sel_settings.policy);
+  h.per_head = sel_settings.per_head && d.num_kv_heads > 1;
+  h.attention_threshold =
+      sel_settings.policy == SelectionPolicy::Attention ? sel_settings.attention_threshold : 0.0f;
+  h.sliding_window = sel_settings.sliding_window;
 
   format::StreamWriter writer(dst, capacity);
   writer.write_header(h);
   const TensorCodecParams key_params = tensor_params(s, true);
   const TensorCodecParams value_params = tensor_params(s, false);
+  CompressResult r;
+  double coverage_sum = 0.0;
+  bool coverage_known = true;
   for (uint32_t layer = 0; layer < d.num_layers; ++layer) {
+    TensorView keys = cache.key(layer);
+    TensorView values = cache.value(layer);
+    uint32_t kept = d.num_tokens;
+    std::vector<uint32_t> positions;
+    double coverage = 1.0;
+    const bool measure = queries != nullptr && queries->present();
+    if (sel_settings.active() || measure) {
+      const QueryLayer layer_queries = measure ? queries->layer(layer) : QueryLayer{};
+      const LayerSelection sel =
+          select_tokens(keys, d, sel_settings.active() ? sel_settings : SelectionSettings{},
+                        measure ? &layer_queries : nullptr);
+      coverage = sel.coverage;
+      if (sel.count < d.num_tokens) {
+        kept = sel.count;
+        positions = sel.positions;
+        keys = gather_kept(keys, d, sel, state_->gathered_keys);
+        values = gather_kept(values, d, sel, state_->gathered_values);
+      }
+    }
+    r.tokens_kept += kept;
+    if (coverage < 0) coverage_known = false;
+    coverage_sum += coverage;
     for (const format::TensorKind kind : {format::TensorKind::Key, format::TensorKind::Value}) {
       const bool is_key = kind == format::TensorKind::Key;
       state_->payload.clear();
       const std::string label = "layer " + std::to_string(layer) + (is_key ? " keys" : " values");
-      const ChunkEncoding e = state_->encoder.encode(
-          is_key ? cache.key(layer) : cache.value(layer), d.num_kv_heads, d.num_tokens, d.head_dim,
-          is_key ? key_params : value_params, state_->payload, label);
-      writer.write_chunk(layer, kind, 0, d.num_tokens, e, state_->payload.data(),
+      const ChunkEncoding e =
+          state_->encoder.encode(is_key ? keys : values, d.num_kv_heads, kept, d.head_dim,
+                                 is_key ? key_params : value_params, state_->payload, label);
+      writer.write_chunk(layer, kind, 0, kept, positions, e, state_->payload.data(),
                          state_->payload.size());
       state_->report(2 * uint64_t{layer} + (is_key ? 1 : 2), 2 * uint64_t{d.num_layers});
     }
   }
-  CompressResult r;
+  r.coverage = coverage_known ? coverage_sum / d.num_layers : -1.0;
   r.blob_bytes = writer.finish();
   r.fits = writer.fits();
   return r;
 }
 
-CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_bytes,
-                                                const DecodeRange& range, int output_dtype,
-                                                void* keys, void* values, size_t capacity) {
-  const format::BlobReader reader(blob, blob_bytes);
-  const CacheDims& d = reader.header().dims;
+namespace {
+
+// The layer range a decode call covers, checked against the header.
+uint32_t checked_count(const DecodeRange& range, const CacheDims& d) {
   require(range.first_layer < d.num_layers, "first_layer " + std::to_string(range.first_layer) +
                                                 " is not below num_layers " +
                                                 std::to_string(d.num_layers));
@@ -146,31 +201,99 @@ CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_by
   require(count <= d.num_layers - range.first_layer,
           "layers [" + std::to_string(range.first_layer) + ", +" + std::to_string(count) +
               ") run past num_layers " + std::to_string(d.num_layers));
+  return count;
+}
+
+KeptTokens kept_of(const format::ChunkRecord& rec, const format::HeaderFields& h) {
+  KeptTokens k;
+  k.count = rec.token_count;
+  k.per_head = h.per_head && !rec.positions.empty();
+  k.positions = rec.positions;
+  return k;
+}
+
+}  // namespace
+
+std::vector<KeptTokens> CacheCodec::kept_tokens(const void* blob, size_t blob_bytes,
+                                                const DecodeRange& range, CacheDims* out_dims) {
+  const format::BlobReader reader(blob, blob_bytes);
+  const CacheDims& d = reader.header().dims;
+  const uint32_t count = checked_count(range, d);
+  std::vector<KeptTokens> kept;
+  for (uint32_t i = 0; i < count; ++i) {
+    const format::ChunkRecord rec = reader.read_chunk(
+        reader.chunk_index(range.first_layer + i, format::TensorKind::Key), false);
+    kept.push_back(kept_of(rec, reader.header()));
+  }
+  if (out_dims != nullptr) *out_dims = d;
+  return kept;
+}
+
+CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_bytes,
+                                                const DecodeRange& range, int output_dtype,
+                                                bool scatter, void* keys, void* values,
+                                                size_t capacity) {
+  const format::BlobReader reader(blob, blob_bytes);
+  const CacheDims& d = reader.header().dims;
+  const uint32_t count = checked_count(range, d);
   const DType out_dtype = output_dtype == KVC_DTYPE_AS_STORED
                               ? d.dtype
                               : dtype_from_c(output_dtype, "decompress dtype");
-  const uint64_t layer_bytes = d.elements_per_tensor() * dtype_size(out_dtype);
+  const uint64_t row_bytes = uint64_t{d.head_dim} * dtype_size(out_dtype);
+  const bool whole = range.first_layer == 0 && count == d.num_layers;
+  if (whole) reader.verify_content();  // one pass over the blob checks every byte of it
+  // Every chunk message of the range first: the output size depends on the tokens kept.
+  std::vector<format::ChunkRecord> records;
+  records.reserve(2 * size_t{count});
   DecodeResult result;
-  result.tensor_bytes = layer_bytes * count;
+  result.model_name = reader.header().model_name;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t layer = range.first_layer + i;
+    records.push_back(reader.read_chunk(reader.chunk_index(layer, format::TensorKind::Key)));
+    records.push_back(reader.read_chunk(reader.chunk_index(layer, format::TensorKind::Value)));
+    const format::ChunkRecord& k = records[records.size() - 2];
+    const format::ChunkRecord& v = records.back();
+    require_intact(k.token_count == v.token_count && k.positions == v.positions,
+                   "layer " + std::to_string(layer) + " keys and values keep different tokens");
+    const uint64_t tokens = scatter ? d.num_tokens : k.token_count;
+    result.tensor_bytes += uint64_t{d.num_kv_heads} * tokens * row_bytes;
+  }
   if (result.tensor_bytes > capacity) {
     result.fits = false;
     return result;
   }
   require(keys != nullptr && values != nullptr, "keys or values output is NULL");
-  const bool whole = range.first_layer == 0 && count == d.num_layers;
-  if (whole) reader.verify_content();  // one pass over the blob checks every byte of it
+  uint64_t offset = 0;
   for (uint32_t i = 0; i < count; ++i) {
-    const uint32_t layer = range.first_layer + i;
+    const KeptTokens kept = kept_of(records[2 * size_t{i}], reader.header());
+    const bool spread = scatter && !kept.positions.empty();
+    const uint64_t tokens = scatter ? d.num_tokens : kept.count;
+    const uint64_t layer_bytes = uint64_t{d.num_kv_heads} * tokens * row_bytes;
     for (const format::TensorKind kind : {format::TensorKind::Key, format::TensorKind::Value}) {
-      const format::ChunkRecord rec = reader.read_chunk(reader.chunk_index(layer, kind));
-      unsigned char* out =
-          static_cast<unsigned char*>(kind == format::TensorKind::Key ? keys : values) +
-          i * layer_bytes;
-      state_->decoder.decode(rec.encoding, d.num_kv_heads, d.num_tokens, d.head_dim, d.dtype,
-                             rec.payload, rec.payload_bytes, out, out_dtype);
-      state_->report(2 * uint64_t{i} + (kind == format::TensorKind::Key ? 1 : 2),
-                     2 * uint64_t{count});
+      const bool is_key = kind == format::TensorKind::Key;
+      const format::ChunkRecord& rec = records[2 * size_t{i} + (is_key ? 0 : 1)];
+      unsigned char* out = static_cast<unsigned char*>(is_key ? keys : values) + offset;
+      unsigned char* target = out;
+      if (spread) {
+        state_->scattered.resize(uint64_t{d.num_kv_heads} * kept.count * row_bytes);
+        target = state_->scattered.data();
+      }
+      state_->decoder.decode(rec.encoding, d.num_kv_heads, rec.token_count, d.head_dim, d.dtype,
+                             rec.payload, rec.payload_bytes, target, out_dtype);
+      if (spread) {
+        std::memset(out, 0, layer_bytes);
+        for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
+          const uint32_t* row =
+              kept.positions.data() + (kept.per_head ? uint64_t{h} * kept.count : 0);
+          for (uint32_t t = 0; t < kept.count; ++t) {
+            std::memcpy(out + (uint64_t{h} * d.num_tokens + row[t]) * row_bytes,
+                        target + (uint64_t{h} * kept.count + t) * row_bytes, row_bytes);
+          }
+        }
+      }
+      state_->report(2 * uint64_t{i} + (is_key ? 1 : 2), 2 * uint64_t{count});
     }
+    offset += layer_bytes;
   }
   return result;
 }

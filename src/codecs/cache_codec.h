@@ -7,10 +7,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "codecs/quant_groupwise.h"
 #include "core/cache_view.h"
+#include "eviction/queries.h"
+#include "eviction/token_selection.h"
 
 namespace kvc {
 
@@ -22,6 +25,7 @@ struct CompressSettings {
   int zstd_level = 1;
   ShuffleMode shuffle = ShuffleMode::Auto;
   std::string model_name;  // recorded in the header; at most 63 bytes
+  SelectionSettings selection;
 };
 
 // Throws Error(KVC_ERR_INVALID_ARGUMENT) naming the first field out of range.
@@ -33,11 +37,20 @@ uint64_t compress_bound(const CompressSettings& s, const CacheDims& dims);
 struct CompressResult {
   size_t blob_bytes = 0;  // bytes written, or needed when !fits
   bool fits = true;
+  uint64_t tokens_kept = 0;  // summed over layers
+  double coverage = -1.0;    // attention mass kept, mean over layers; -1 = not measured
 };
 
 struct DecodeRange {
   uint32_t first_layer = 0;
   uint32_t num_layers = 0;  // 0 = to the end
+};
+
+// The tokens one decoded layer holds.
+struct KeptTokens {
+  uint32_t count = 0;               // per head
+  bool per_head = false;            // positions has a row per head
+  std::vector<uint32_t> positions;  // empty: every token, in order
 };
 
 // Reusable encoder/decoder state of one context (scratch buffers, zstd contexts).
@@ -52,18 +65,25 @@ class CacheCodec {
   using Progress = std::function<void(uint64_t done, uint64_t total)>;
   void set_progress(Progress progress);
 
+  // queries: nullptr, or checked to fit the cache (check_queries_fit).
   CompressResult compress(const CacheView& cache, const CompressSettings& settings,
-                          unsigned char* dst, size_t capacity);
+                          const QueryView* queries, unsigned char* dst, size_t capacity);
 
   // Decodes layers [first, first+count) of a blob into packed [layer][head][token][dim] buffers
-  // of output_dtype. Checks capacity first; returns the bytes each tensor buffer needs.
+  // of output_dtype: each layer's kept tokens, or with scatter the original length with zeros
+  // where tokens were evicted. Checks capacity first; returns the bytes each buffer needs.
   struct DecodeResult {
     uint64_t tensor_bytes = 0;
     bool fits = true;
+    std::string model_name;  // from the header
   };
   DecodeResult decompress(const void* blob, size_t blob_bytes, const DecodeRange& range,
-                          int output_dtype /* kvc_dtype or KVC_DTYPE_AS_STORED */, void* keys,
-                          void* values, size_t capacity);
+                          int output_dtype /* kvc_dtype or KVC_DTYPE_AS_STORED */, bool scatter,
+                          void* keys, void* values, size_t capacity);
+
+  // The tokens each layer of the range keeps (chunk messages and key payloads are verified).
+  std::vector<KeptTokens> kept_tokens(const void* blob, size_t blob_bytes, const DecodeRange& range,
+                                      CacheDims* out_dims);
 
  private:
   struct State;

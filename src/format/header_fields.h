@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "codecs/quant_groupwise.h"
 #include "core/cache_view.h"
@@ -23,6 +24,11 @@ struct HeaderFields {
   int zstd_level = 1;
   int byte_shuffle = 0;
   std::string model_name;
+  // Token selection (format 1.1); 1.0 files read as no selection.
+  int selection = 0;  // KVC_SELECT_*
+  bool per_head = false;
+  float attention_threshold = 0.0f;
+  uint32_t sliding_window = 0;
 };
 
 // One entry of the footer's chunk index (mirrors kvc.format.ChunkRef).
@@ -40,6 +46,9 @@ struct ChunkRecord {
   uint32_t token_begin = 0;
   uint32_t token_count = 0;
   ChunkEncoding encoding;
+  // Source positions of the tokens held (ascending; one row, or one per head when the header
+  // says per_head); empty when the chunk holds [token_begin, token_begin + token_count).
+  std::vector<uint32_t> positions;
   const unsigned char* payload = nullptr;
   uint64_t payload_bytes = 0;
 };

@@ -129,6 +129,14 @@ BlobReader::BlobReader(const void* data, size_t size)
   header_.zstd_level = h->zstd_level();
   header_.byte_shuffle = h->byte_shuffle();
   header_.model_name = h->model_name() ? h->model_name()->str() : "";
+  header_.selection = h->selection();
+  require_intact(header_.selection <= 3,
+                 "header selection " + str(header_.selection) + " is unknown");
+  header_.per_head = h->per_head();
+  header_.attention_threshold = h->attention_threshold();
+  require_intact(header_.attention_threshold >= 0.0f && header_.attention_threshold <= 1.0f,
+                 "header attention_threshold is not in [0, 1]");
+  header_.sliding_window = h->sliding_window();
 
   // Chunk index: one chunk per layer and tensor, keys first, in file order.
   const auto* chunks = footer->chunks();
@@ -151,7 +159,7 @@ BlobReader::BlobReader(const void* data, size_t size)
   }
 }
 
-ChunkRecord BlobReader::read_chunk(size_t index) const {
+ChunkRecord BlobReader::read_chunk(size_t index, bool check_payload) const {
   require_intact(index < refs_.size(), "chunk " + str(index) + " does not exist");
   const ChunkIndexEntry& ref = refs_[index];
   const uint64_t limit = index + 1 < refs_.size() ? refs_[index + 1].offset : footer_offset_;
@@ -170,9 +178,27 @@ ChunkRecord BlobReader::read_chunk(size_t index) const {
   rec.token_begin = c->token_begin();
   rec.token_count = c->token_count();
   const CacheDims& d = header_.dims;
-  require_intact(rec.token_begin == 0 && rec.token_count == d.num_tokens,
-                 what + " covers tokens [" + str(rec.token_begin) + ", +" + str(rec.token_count) +
-                     "), not the whole cache");
+  if (const auto* positions = c->positions()) {
+    require_intact(rec.token_begin == 0 && rec.token_count > 0 && rec.token_count <= d.num_tokens,
+                   what + " token_count " + str(rec.token_count) + " is out of range");
+    const uint64_t rows = header_.per_head ? d.num_kv_heads : 1;
+    require_intact(positions->size() == rows * rec.token_count,
+                   what + " has " + str(positions->size()) + " positions, expected " +
+                       str(rows * rec.token_count));
+    rec.positions.assign(positions->begin(), positions->end());
+    for (uint64_t r = 0; r < rows; ++r) {
+      const uint32_t* row = rec.positions.data() + r * rec.token_count;
+      for (uint32_t i = 0; i < rec.token_count; ++i) {
+        require_intact(row[i] < d.num_tokens && (i == 0 || row[i] > row[i - 1]),
+                       what + " positions are not ascending below num_tokens");
+      }
+    }
+  } else {
+    require_intact(rec.token_begin == 0 && rec.token_count == d.num_tokens,
+                   what + " covers tokens [" + str(rec.token_begin) + ", +" + str(rec.token_count) +
+                       "), not the whole cache");
+  }
+  const uint32_t tokens = rec.token_count;
 
   ChunkEncoding& e = rec.encoding;
   const auto codec = static_cast<uint8_t>(c->codec());
@@ -193,10 +219,10 @@ ChunkRecord BlobReader::read_chunk(size_t index) const {
     require_intact(e.group_size == expected_group,
                    what + " group_size " + str(e.group_size) + " is not " + str(expected_group));
     e.quantized_tokens = c->quantized_tokens();
-    const uint32_t recent = std::min(header_.recent_tokens, d.num_tokens);
-    require_intact(e.quantized_tokens == d.num_tokens - recent,
-                   what + " quantized_tokens " + str(e.quantized_tokens) + " is not " +
-                       str(d.num_tokens - recent));
+    const uint32_t recent = std::min(header_.recent_tokens, tokens);
+    require_intact(
+        e.quantized_tokens == tokens - recent,
+        what + " quantized_tokens " + str(e.quantized_tokens) + " is not " + str(tokens - recent));
     const auto side = static_cast<uint8_t>(c->side_dtype());
     require_intact(side <= 1, what + " side dtype " + str(side) + " is unknown");
     e.side = static_cast<kvc::SideDType>(side);
@@ -221,7 +247,8 @@ ChunkRecord BlobReader::read_chunk(size_t index) const {
   require_intact(rec.payload_bytes <= limit - payload_offset,
                  what + " payload of " + str(rec.payload_bytes) + " bytes runs past its end");
   rec.payload = data_ + payload_offset;
-  require_intact(checksum_matches(checksum(rec.payload, rec.payload_bytes), c->payload_checksum()),
+  require_intact(!check_payload || checksum_matches(checksum(rec.payload, rec.payload_bytes),
+                                                    c->payload_checksum()),
                  what + " payload checksum mismatch");
   return rec;
 }

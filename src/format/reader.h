@@ -22,8 +22,9 @@ class BlobReader {
   size_t chunk_index(uint32_t layer, TensorKind tensor) const {
     return size_t{layer} * 2 + static_cast<size_t>(tensor);
   }
-  // Reads and verifies one chunk (message checksum, verifier, fields, payload checksum).
-  ChunkRecord read_chunk(size_t index) const;
+  // Reads and verifies one chunk (message checksum, verifier, fields, and unless check_payload
+  // is false the payload checksum: callers that only want the message fields skip it).
+  ChunkRecord read_chunk(size_t index, bool check_payload = true) const;
   // Checks the checksum of everything before the footer.
   void verify_content() const;
   // verify_content(), then reads and checks every chunk.

@@ -29,20 +29,23 @@ void StreamWriter::write_header(const HeaderFields& h) {
   flatbuffers::FlatBufferBuilder fbb(1024);
   auto producer = fbb.CreateString(h.producer);
   auto model_name = h.model_name.empty() ? 0 : fbb.CreateString(h.model_name);
-  auto header = CreateHeader(fbb, producer, h.dims.num_layers, h.dims.num_kv_heads,
-                             h.dims.num_tokens, h.dims.head_dim, static_cast<DType>(h.dims.dtype),
-                             static_cast<uint8_t>(h.key_bits), static_cast<uint8_t>(h.value_bits),
-                             static_cast<uint16_t>(h.group_size), h.recent_tokens, h.zstd_level,
-                             static_cast<uint8_t>(h.byte_shuffle), model_name);
+  auto header = CreateHeader(
+      fbb, producer, h.dims.num_layers, h.dims.num_kv_heads, h.dims.num_tokens, h.dims.head_dim,
+      static_cast<DType>(h.dims.dtype), static_cast<uint8_t>(h.key_bits),
+      static_cast<uint8_t>(h.value_bits), static_cast<uint16_t>(h.group_size), h.recent_tokens,
+      h.zstd_level, static_cast<uint8_t>(h.byte_shuffle), model_name,
+      static_cast<uint8_t>(h.selection), h.per_head, h.attention_threshold, h.sliding_window);
   fbb.FinishSizePrefixed(CreateMessage(fbb, Body::Header, header.Union()), MessageIdentifier());
   header_checksum_ = checksum(fbb.GetBufferPointer(), fbb.GetSize());
   put(fbb.GetBufferPointer(), fbb.GetSize());
 }
 
 void StreamWriter::write_chunk(uint32_t layer, TensorKind tensor, uint32_t token_begin,
-                               uint32_t token_count, const ChunkEncoding& e,
-                               const unsigned char* payload, size_t payload_bytes) {
-  flatbuffers::FlatBufferBuilder fbb(512);
+                               uint32_t token_count, const std::vector<uint32_t>& positions,
+                               const ChunkEncoding& e, const unsigned char* payload,
+                               size_t payload_bytes) {
+  flatbuffers::FlatBufferBuilder fbb(512 + 4 * positions.size());
+  auto position_vector = positions.empty() ? 0 : fbb.CreateVector(positions);
   std::vector<flatbuffers::Offset<Section>> sections;
   for (const SectionInfo& s : e.sections) {
     sections.push_back(CreateSection(fbb, static_cast<kvc::format::SectionKind>(s.kind),
@@ -55,7 +58,7 @@ void StreamWriter::write_chunk(uint32_t layer, TensorKind tensor, uint32_t token
                   static_cast<kvc::format::Codec>(e.codec), static_cast<uint8_t>(e.bits),
                   static_cast<uint16_t>(e.group_size), static_cast<kvc::format::GroupAxis>(e.axis),
                   e.quantized_tokens, static_cast<kvc::format::SideDType>(e.side), section_vector,
-                  payload_bytes, checksum(payload, payload_bytes));
+                  payload_bytes, checksum(payload, payload_bytes), position_vector);
   fbb.FinishSizePrefixed(CreateMessage(fbb, Body::Chunk, chunk.Union()), MessageIdentifier());
   refs_.push_back({size_, checksum(fbb.GetBufferPointer(), fbb.GetSize()), layer, tensor});
   put(fbb.GetBufferPointer(), fbb.GetSize());

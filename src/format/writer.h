@@ -17,9 +17,11 @@ class StreamWriter {
   StreamWriter(unsigned char* dst, size_t capacity) : dst_(dst), capacity_(capacity) {}
 
   void write_header(const HeaderFields& header);
+  // positions: the kept tokens' source positions (ascending rows), or empty for
+  // [token_begin, token_begin + token_count).
   void write_chunk(uint32_t layer, TensorKind tensor, uint32_t token_begin, uint32_t token_count,
-                   const ChunkEncoding& encoding, const unsigned char* payload,
-                   size_t payload_bytes);
+                   const std::vector<uint32_t>& positions, const ChunkEncoding& encoding,
+                   const unsigned char* payload, size_t payload_bytes);
   // Writes footer and trailer; returns the total size of the blob.
   size_t finish();
   bool fits() const { return size_ <= capacity_; }

@@ -287,8 +287,9 @@ TEST(Decompress, AFutureFormatMajorIsAnUnsupportedVersionForEveryReader) {
   SmallBlob s = small_blob(ctx);
   s.blob[4] = static_cast<unsigned char>(KVC_FORMAT_MAJOR + 1);  // major, little-endian u16
   s.blob[5] = 0;
-  const std::string expected = "format version " + std::to_string(KVC_FORMAT_MAJOR + 1) +
-                               ".0 is not supported: this library reads major version " +
+  const std::string expected = "format version " + std::to_string(KVC_FORMAT_MAJOR + 1) + "." +
+                               std::to_string(KVC_FORMAT_MINOR) +
+                               " is not supported: this library reads major version " +
                                std::to_string(KVC_FORMAT_MAJOR);
   EXPECT_EQ(kvc_verify(ctx, s.blob.data(), s.blob.size()), KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_TRUE(contains(ctx.error(), expected));

@@ -56,7 +56,7 @@ inline std::vector<unsigned char> compress(const CacheView& view, const Compress
   CacheCodec own(cpu_backend());
   CacheCodec& c = codec ? *codec : own;
   std::vector<unsigned char> blob(compress_bound(s, view.dims));
-  const CompressResult r = c.compress(view, s, blob.data(), blob.size());
+  const CompressResult r = c.compress(view, s, nullptr, blob.data(), blob.size());
   if (!r.fits) throw Error(KVC_ERR_INTERNAL, "compress_bound was too small");
   blob.resize(r.blob_bytes);
   return blob;
@@ -79,7 +79,7 @@ inline PackedCache decompress(const std::vector<unsigned char>& blob,
   out.keys.assign(out.dims.num_layers * out.dims.bytes_per_tensor(), 0xCD);
   out.values.assign(out.keys.size(), 0xCD);
   CacheCodec codec(cpu_backend());
-  const auto r = codec.decompress(blob.data(), blob.size(), range, dtype, out.keys.data(),
+  const auto r = codec.decompress(blob.data(), blob.size(), range, dtype, false, out.keys.data(),
                                   out.values.data(), out.keys.size());
   if (!r.fits || r.tensor_bytes != out.keys.size()) {
     throw Error(KVC_ERR_INTERNAL, "decompress disagrees with the header about sizes");

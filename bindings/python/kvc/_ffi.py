@@ -91,6 +91,10 @@ class kvc_context(Structure):
     """Opaque."""
 
 
+class kvc_adapter(Structure):
+    """Opaque (the Adapters section below); declared here as kvc.h does."""
+
+
 class kvc_context_params(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
@@ -163,8 +167,22 @@ class kvc_compress_params(Structure):
         ("zstd_level", c_int32),
         ("byte_shuffle", c_int32),
         ("model_name", c_char * 64),
+        ("selection", c_int32),
+        ("attention_threshold", c_float),
+        ("keep_ratio", c_float),
+        ("min_tokens", c_uint32),
+        ("max_tokens", c_uint32),
+        ("sink_tokens", c_uint32),
+        ("keep_recent", c_uint32),
+        ("sliding_window", c_uint32),
+        ("per_head", c_int32),
     ]
 
+
+KVC_SELECT_NONE = 0
+KVC_SELECT_ATTENTION = 1
+KVC_SELECT_KEY_NORM = 2
+KVC_SELECT_RECENCY = 3
 
 KVC_SHUFFLE_AUTO = 0
 KVC_SHUFFLE_OFF = 1
@@ -188,7 +206,25 @@ class kvc_metrics(Structure):
         ("tokens_total", c_uint64),
         ("tokens_kept", c_uint64),
         ("compress_ms", c_double),
+        ("attention_coverage", c_double),
     ]
+
+
+class kvc_query_shape(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("num_query_heads", c_uint32),
+        ("num_queries", c_uint32),
+        ("head_dim", c_uint32),
+        ("dtype", kvc_dtype),
+        ("per_layer", c_uint32),
+    ]
+
+
+# kvc_status kvc_query_shape_default(kvc_query_shape* shape, uint32_t struct_size);
+kvc_query_shape_default = lib.kvc_query_shape_default
+kvc_query_shape_default.argtypes = [POINTER(kvc_query_shape), c_uint32]
+kvc_query_shape_default.restype = kvc_status
 
 
 # size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_cache_shape* shape);
@@ -217,6 +253,18 @@ kvc_compress_layers.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_param
                                 c_void_p, c_size_t, POINTER(c_size_t), POINTER(kvc_metrics)]
 kvc_compress_layers.restype = kvc_status
 
+# kvc_status kvc_compress_with_queries(kvc_context* ctx, const kvc_compress_params* params,
+#                                      const kvc_cache_shape* shape, const void* keys,
+#                                      const void* values, const kvc_query_shape* query_shape,
+#                                      const void* queries, void* dst, size_t dst_capacity,
+#                                      size_t* out_size, kvc_metrics* out_metrics);
+kvc_compress_with_queries = lib.kvc_compress_with_queries
+kvc_compress_with_queries.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
+                                      POINTER(kvc_cache_shape), c_void_p, c_void_p,
+                                      POINTER(kvc_query_shape), c_void_p, c_void_p, c_size_t,
+                                      POINTER(c_size_t), POINTER(kvc_metrics)]
+kvc_compress_with_queries.restype = kvc_status
+
 # ---- Inspect, verify, decompress -----------------------------------------------------------
 
 
@@ -242,6 +290,11 @@ class kvc_blob_info(Structure):
         ("blob_bytes", c_uint64),
         ("producer", c_char * 64),
         ("model_name", c_char * 64),
+        ("selection", c_int32),
+        ("per_head", c_int32),
+        ("tokens_kept", c_uint64),
+        ("max_layer_tokens", c_uint32),
+        ("reserved2", c_uint32),
     ]
 
 
@@ -263,6 +316,7 @@ class kvc_decompress_params(Structure):
         ("dtype", kvc_dtype),
         ("first_layer", c_uint32),
         ("num_layers", c_uint32),
+        ("scatter", c_int32),
     ]
 
 
@@ -279,6 +333,233 @@ kvc_decompress = lib.kvc_decompress
 kvc_decompress.argtypes = [POINTER(kvc_context), POINTER(kvc_decompress_params), c_void_p,
                            c_size_t, c_void_p, c_void_p, c_size_t, POINTER(c_size_t)]
 kvc_decompress.restype = kvc_status
+
+# kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompress_params* params,
+#                                     const void* src, size_t src_size,
+#                                     uint32_t* out_layer_counts, uint32_t* out_positions,
+#                                     size_t positions_capacity, size_t* out_positions_count);
+kvc_decompress_positions = lib.kvc_decompress_positions
+kvc_decompress_positions.argtypes = [POINTER(kvc_context), POINTER(kvc_decompress_params),
+                                     c_void_p, c_size_t, c_void_p, c_void_p, c_size_t,
+                                     POINTER(c_size_t)]
+kvc_decompress_positions.restype = kvc_status
+
+# kvc_status kvc_decompress_mask(kvc_context* ctx, const kvc_decompress_params* params,
+#                                const void* src, size_t src_size, uint8_t* out_mask,
+#                                size_t mask_capacity, size_t* out_mask_size);
+kvc_decompress_mask = lib.kvc_decompress_mask
+kvc_decompress_mask.argtypes = [POINTER(kvc_context), POINTER(kvc_decompress_params), c_void_p,
+                                c_size_t, c_void_p, c_size_t, POINTER(c_size_t)]
+kvc_decompress_mask.restype = kvc_status
+
+# ---- Estimate, validate, benchmark ---------------------------------------------------------
+
+
+class kvc_estimate_result(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("exact_tokens", c_int32),
+        ("original_bytes", c_uint64),
+        ("compressed_bytes", c_uint64),
+        ("compression_ratio", c_double),
+        ("bandwidth_savings_percent", c_double),
+        ("bits_per_element", c_double),
+        ("tokens_total", c_uint64),
+        ("tokens_kept", c_uint64),
+    ]
+
+
+# kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* params,
+#                         const kvc_cache_shape* shape, kvc_estimate_result* out_estimate);
+kvc_estimate = lib.kvc_estimate
+kvc_estimate.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
+                         POINTER(kvc_cache_shape), POINTER(kvc_estimate_result)]
+kvc_estimate.restype = kvc_status
+
+
+class kvc_validate_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("min_cosine", c_float),
+        ("min_snr_db", c_float),
+        ("min_attention_coverage", c_float),
+        ("max_attention_error", c_float),
+        ("top_k", c_uint32),
+    ]
+
+
+# kvc_status kvc_validate_params_default(kvc_validate_params* params, uint32_t struct_size);
+kvc_validate_params_default = lib.kvc_validate_params_default
+kvc_validate_params_default.argtypes = [POINTER(kvc_validate_params), c_uint32]
+kvc_validate_params_default.restype = kvc_status
+
+KVC_VIOLATION_ATTENTION_COVERAGE = 32
+KVC_VIOLATION_ATTENTION_ERROR = 64
+
+KVC_WARNING_NO_QUERIES = 1
+KVC_WARNING_MANY_EVICTED = 2
+KVC_WARNING_SHAPE_FROM_INPUT = 4
+KVC_WARNING_QUALITY_TO_SPARE = 8
+
+KVC_RECOMMEND_MORE_KEY_BITS = 1
+KVC_RECOMMEND_MORE_VALUE_BITS = 2
+KVC_RECOMMEND_SMALLER_GROUPS = 4
+KVC_RECOMMEND_MORE_RECENT_TOKENS = 8
+KVC_RECOMMEND_HIGHER_THRESHOLD = 16
+KVC_RECOMMEND_MORE_SINK_TOKENS = 32
+KVC_RECOMMEND_FEWER_BITS = 64
+KVC_RECOMMEND_LOWER_THRESHOLD = 128
+
+
+class kvc_validation(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("level", c_int32),
+        ("passed", c_int32),
+        ("violations", c_uint32),
+        ("warnings", c_uint32),
+        ("recommendations", c_uint32),
+        ("key_rmse", c_double),
+        ("key_snr_db", c_double),
+        ("key_cosine", c_double),
+        ("key_max_error", c_double),
+        ("value_rmse", c_double),
+        ("value_snr_db", c_double),
+        ("value_cosine", c_double),
+        ("value_max_error", c_double),
+        ("rmse", c_double),
+        ("snr_db", c_double),
+        ("cosine", c_double),
+        ("max_error", c_double),
+        ("attention_coverage", c_double),
+        ("attention_output_error", c_double),
+        ("attention_kl", c_double),
+        ("topk_overlap", c_double),
+        ("information_loss", c_double),
+        ("tokens_total", c_uint64),
+        ("tokens_kept", c_uint64),
+        ("report", c_char * 1024),
+    ]
+
+
+# kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* params,
+#                         const kvc_adapter* adapter, const kvc_cache_shape* shape,
+#                         const void* keys, const void* values,
+#                         const kvc_query_shape* query_shape, const void* queries,
+#                         const void* blob, size_t blob_size, kvc_validation* out_validation);
+kvc_validate = lib.kvc_validate
+kvc_validate.argtypes = [POINTER(kvc_context), POINTER(kvc_validate_params),
+                         POINTER(kvc_adapter), POINTER(kvc_cache_shape), c_void_p, c_void_p,
+                         POINTER(kvc_query_shape), c_void_p, c_void_p, c_size_t,
+                         POINTER(kvc_validation)]
+kvc_validate.restype = kvc_status
+
+
+class kvc_benchmark_result(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("iterations", c_uint32),
+        ("compress_ms_median", c_double),
+        ("compress_ms_p99", c_double),
+        ("decompress_ms_median", c_double),
+        ("decompress_ms_p99", c_double),
+        ("compress_gb_per_s", c_double),
+        ("decompress_gb_per_s", c_double),
+        ("compression_ratio", c_double),
+        ("bandwidth_savings_percent", c_double),
+        ("bits_per_element", c_double),
+        ("original_bytes", c_uint64),
+        ("compressed_bytes", c_uint64),
+        ("tokens_total", c_uint64),
+        ("tokens_kept", c_uint64),
+        ("quality_passed", c_int32),
+        ("quality_level", c_int32),
+    ]
+
+
+# kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* params,
+#                          const kvc_cache_shape* shape, const void* keys,
+#                          const void* values, const kvc_query_shape* query_shape,
+#                          const void* queries, uint32_t iterations,
+#                          kvc_benchmark_result* out_result);
+kvc_benchmark = lib.kvc_benchmark
+kvc_benchmark.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
+                          POINTER(kvc_cache_shape), c_void_p, c_void_p,
+                          POINTER(kvc_query_shape), c_void_p, c_uint32,
+                          POINTER(kvc_benchmark_result)]
+kvc_benchmark.restype = kvc_status
+
+# ---- Statistics ----------------------------------------------------------------------------
+
+
+class kvc_stats(Structure):
+    """Opaque."""
+
+
+class kvc_model_stats(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved", c_uint32),
+        ("model_name", c_char * 64),
+        ("compress_calls", c_uint64),
+        ("decompress_calls", c_uint64),
+        ("original_bytes", c_uint64),
+        ("compressed_bytes", c_uint64),
+        ("tokens_total", c_uint64),
+        ("tokens_kept", c_uint64),
+        ("coverage_samples", c_uint64),
+        ("total_compress_ms", c_double),
+        ("mean_compress_ms", c_double),
+        ("total_decompress_ms", c_double),
+        ("mean_decompress_ms", c_double),
+        ("compression_ratio", c_double),
+        ("mean_savings_percent", c_double),
+        ("mean_attention_coverage", c_double),
+    ]
+
+
+# kvc_status kvc_stats_create(kvc_stats** out_stats);
+kvc_stats_create = lib.kvc_stats_create
+kvc_stats_create.argtypes = [POINTER(POINTER(kvc_stats))]
+kvc_stats_create.restype = kvc_status
+
+# void kvc_stats_free(kvc_stats* stats);
+kvc_stats_free = lib.kvc_stats_free
+kvc_stats_free.argtypes = [POINTER(kvc_stats)]
+kvc_stats_free.restype = None
+
+# kvc_status kvc_context_set_stats(kvc_context* ctx, kvc_stats* stats);
+kvc_context_set_stats = lib.kvc_context_set_stats
+kvc_context_set_stats.argtypes = [POINTER(kvc_context), POINTER(kvc_stats)]
+kvc_context_set_stats.restype = kvc_status
+
+# kvc_status kvc_stats_record(kvc_stats* stats, const char* model_name,
+#                             const kvc_metrics* metrics);
+kvc_stats_record = lib.kvc_stats_record
+kvc_stats_record.argtypes = [POINTER(kvc_stats), c_char_p, POINTER(kvc_metrics)]
+kvc_stats_record.restype = kvc_status
+
+# uint32_t kvc_stats_model_count(const kvc_stats* stats);
+kvc_stats_model_count = lib.kvc_stats_model_count
+kvc_stats_model_count.argtypes = [POINTER(kvc_stats)]
+kvc_stats_model_count.restype = c_uint32
+
+# kvc_status kvc_stats_get(const kvc_stats* stats, const char* model_name,
+#                          kvc_model_stats* out_model_stats);
+kvc_stats_get = lib.kvc_stats_get
+kvc_stats_get.argtypes = [POINTER(kvc_stats), c_char_p, POINTER(kvc_model_stats)]
+kvc_stats_get.restype = kvc_status
+
+# kvc_status kvc_stats_get_index(const kvc_stats* stats, uint32_t index,
+#                                kvc_model_stats* out_model_stats);
+kvc_stats_get_index = lib.kvc_stats_get_index
+kvc_stats_get_index.argtypes = [POINTER(kvc_stats), c_uint32, POINTER(kvc_model_stats)]
+kvc_stats_get_index.restype = kvc_status
+
+# kvc_status kvc_stats_reset(kvc_stats* stats, const char* model_name);
+kvc_stats_reset = lib.kvc_stats_reset
+kvc_stats_reset.argtypes = [POINTER(kvc_stats), c_char_p]
+kvc_stats_reset.restype = kvc_status
 
 # ---- Quality -------------------------------------------------------------------------------
 KVC_QUALITY_POOR = 0
@@ -393,10 +674,6 @@ kvc_cache_save.restype = kvc_status
 # ---- Adapters ------------------------------------------------------------------------------
 
 
-class kvc_adapter(Structure):
-    """Opaque."""
-
-
 KVC_ATTENTION_CAUSAL = 0
 KVC_ATTENTION_BIDIRECTIONAL = 1
 KVC_ATTENTION_SLIDING_WINDOW = 2
@@ -472,3 +749,16 @@ kvc_adapter_get_info.restype = kvc_status
 kvc_attention_type_name = lib.kvc_attention_type_name
 kvc_attention_type_name.argtypes = [c_int32]
 kvc_attention_type_name.restype = c_char_p
+
+# kvc_status kvc_adapter_cache_shape(const kvc_adapter* adapter, uint32_t num_tokens,
+#                                    kvc_dtype dtype, kvc_cache_shape* out_shape);
+kvc_adapter_cache_shape = lib.kvc_adapter_cache_shape
+kvc_adapter_cache_shape.argtypes = [POINTER(kvc_adapter), c_uint32, kvc_dtype,
+                                    POINTER(kvc_cache_shape)]
+kvc_adapter_cache_shape.restype = kvc_status
+
+# kvc_status kvc_adapter_compress_params(const kvc_adapter* adapter,
+#                                        kvc_compress_params* params);
+kvc_adapter_compress_params = lib.kvc_adapter_compress_params
+kvc_adapter_compress_params.argtypes = [POINTER(kvc_adapter), POINTER(kvc_compress_params)]
+kvc_adapter_compress_params.restype = kvc_status
