@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import json
 import pathlib
+import re
 import struct
 import sys
 
@@ -77,11 +78,35 @@ VALID = {
                              "shuffled side data and recent elements"),
 }
 
+QUERIES = dict(num_query_heads=4, num_queries=3)  # grouped-query: 2 query heads per KV head
+
+# Token selection (format 1.1): name: (shape, dtype, params, queries?, what it covers)
+SELECTION = {
+    "select_recency_bits4_f16": (SMALL, "f16", dict(
+        key_bits=4, value_bits=4, selection=_ffi.KVC_SELECT_RECENCY, keep_ratio=0.5,
+        sink_tokens=4, keep_recent=8), False,
+        "recency selection: sinks and the newest half; kept positions in the chunks"),
+    "select_key_norm_per_head_f32": (SMALL, "f32", dict(
+        key_bits=8, value_bits=4, selection=_ffi.KVC_SELECT_KEY_NORM, keep_ratio=0.4,
+        sink_tokens=2, keep_recent=4, per_head=1), False,
+        "key-norm selection per KV head: one row of positions per head"),
+    "select_attention_queries_f16": (SMALL, "f16", dict(
+        key_bits=4, value_bits=4, selection=_ffi.KVC_SELECT_ATTENTION, attention_threshold=0.6,
+        sink_tokens=2, keep_recent=4, recent_tokens=2), True,
+        "attention selection from grouped queries, layers keeping different counts"),
+    "sliding_window_lossless_bf16": (SMALL, "bf16", dict(
+        key_bits=16, value_bits=16, sliding_window=24), False,
+        "sliding window of 24: older tokens dropped, the rest kept bit for bit"),
+}
+
 # Decodes listed for every valid vector: all layers as stored, layer 1 alone, and float32.
 DECODES = [dict(dtype=None, first_layer=0, num_layers=0),
            dict(dtype=None, first_layer=1, num_layers=1),
            dict(dtype="f32", first_layer=0, num_layers=0),
            dict(dtype="bf16", first_layer=0, num_layers=1)]
+# And for selection vectors: scattered to the original length, whole and layer 1 alone.
+SCATTER_DECODES = [dict(dtype=None, first_layer=0, num_layers=0, scatter=1),
+                   dict(dtype="f32", first_layer=1, num_layers=1, scatter=1)]
 
 
 # ---- Inputs -------------------------------------------------------------------------------
@@ -122,33 +147,134 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def make_valid(ctx, index, name, spec):
+def c_buffer(array):
+    data = np.ascontiguousarray(array).tobytes()
+    return ctypes.create_string_buffer(data, len(data))
+
+
+def raw_compress(ctx, params, shape, dtype, keys, values, queries):
+    """kvc_compress_with_queries through the raw layer (queries None: none)."""
+    p = kvc.CompressParams(**params)._c
+    s = _ffi.kvc_cache_shape()
+    _ffi.kvc_cache_shape_default(ctypes.byref(s), ctypes.sizeof(s))
+    s.num_layers, s.num_kv_heads = shape["layers"], shape["kv_heads"]
+    s.num_tokens, s.head_dim, s.dtype = shape["tokens"], shape["head_dim"], DTYPE_CODES[dtype]
+    q_shape, q_data = None, None
+    if queries is not None:
+        q_shape = _ffi.kvc_query_shape()
+        _ffi.kvc_query_shape_default(ctypes.byref(q_shape), ctypes.sizeof(q_shape))
+        q_shape.num_query_heads, q_shape.num_queries = queries.shape[0], queries.shape[1]
+        q_shape.head_dim, q_shape.dtype = queries.shape[2], DTYPE_CODES[dtype]
+        q_shape, q_data = ctypes.byref(q_shape), c_buffer(queries)
+    out = ctypes.create_string_buffer(_ffi.kvc_compress_bound(ctypes.byref(p), ctypes.byref(s)))
+    n = ctypes.c_size_t()
+    st = _ffi.kvc_compress_with_queries(ctx._ptr, ctypes.byref(p), ctypes.byref(s),
+                                        c_buffer(keys), c_buffer(values), q_shape, q_data, out,
+                                        len(out), ctypes.byref(n), None)
+    if st != _ffi.KVC_OK:
+        raise kvc.KvcError(st, _ffi.kvc_context_last_error(ctx._ptr).decode())
+    return out.raw[:n.value]
+
+
+def decompress_params(dtype_code, first_layer, num_layers, scatter=0):
+    p = _ffi.kvc_decompress_params()
+    _ffi.kvc_decompress_params_default(ctypes.byref(p), ctypes.sizeof(p))
+    p.dtype, p.first_layer, p.num_layers, p.scatter = dtype_code, first_layer, num_layers, scatter
+    return p
+
+
+def raw_call(ctx, fn, *args):
+    st = fn(ctx._ptr, *args)
+    if st != _ffi.KVC_OK:
+        raise kvc.KvcError(st, _ffi.kvc_context_last_error(ctx._ptr).decode())
+
+
+def raw_decompress(ctx, blob, p):
+    """(keys, values) bytes of kvc_decompress with params p, sized by a first call."""
+    need = ctypes.c_size_t()
+    st = _ffi.kvc_decompress(ctx._ptr, ctypes.byref(p), blob, len(blob), None, None, 0,
+                             ctypes.byref(need))
+    if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL:
+        raw_call(ctx, lambda *_: st)
+    keys, values = (ctypes.create_string_buffer(max(need.value, 1)) for _ in range(2))
+    n = ctypes.c_size_t()
+    raw_call(ctx, _ffi.kvc_decompress, ctypes.byref(p), blob, len(blob), keys, values,
+             need.value, ctypes.byref(n))
+    return keys.raw[:n.value], values.raw[:n.value]
+
+
+def raw_positions(ctx, blob, p, layers):
+    """(layer counts, positions) of kvc_decompress_positions for the layers p selects."""
+    counts = (ctypes.c_uint32 * max(layers, 1))()
+    need = ctypes.c_size_t()
+    st = _ffi.kvc_decompress_positions(ctx._ptr, ctypes.byref(p), blob, len(blob), counts, None,
+                                       0, ctypes.byref(need))
+    if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL:
+        raw_call(ctx, lambda *_: st)
+    positions = (ctypes.c_uint32 * max(need.value, 1))()
+    n = ctypes.c_size_t()
+    raw_call(ctx, _ffi.kvc_decompress_positions, ctypes.byref(p), blob, len(blob), counts,
+             positions, need.value, ctypes.byref(n))
+    return list(counts)[:layers], list(positions)[:n.value]
+
+
+def raw_mask(ctx, blob, p):
+    need = ctypes.c_size_t()
+    st = _ffi.kvc_decompress_mask(ctx._ptr, ctypes.byref(p), blob, len(blob), None, 0,
+                                  ctypes.byref(need))
+    if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL:
+        raw_call(ctx, lambda *_: st)
+    mask = ctypes.create_string_buffer(max(need.value, 1))
+    n = ctypes.c_size_t()
+    raw_call(ctx, _ffi.kvc_decompress_mask, ctypes.byref(p), blob, len(blob), mask, need.value,
+             ctypes.byref(n))
+    return mask.raw[:n.value]
+
+
+def make_valid(ctx, index, name, spec, with_queries=False, selection=False):
     shape, dtype, params, covers = spec
     seed = 1000 + index
     keys = as_dtype(make_input(shape, seed), dtype)
     values = as_dtype(make_input(shape, seed + 500), dtype)
+    queries = None
+    if with_queries:
+        q = make_input(dict(layers=1, kv_heads=QUERIES["num_query_heads"],
+                            tokens=QUERIES["num_queries"], head_dim=shape["head_dim"]), seed + 900)
+        queries = as_dtype(q[0] * np.float32(2), dtype)
     p = kvc.CompressParams(**params)
-    blob = ctx.compress(keys, values, p, dtype=DTYPE_NAMES[dtype])
+    if selection:
+        blob = raw_compress(ctx, params, shape, dtype, keys, values, queries)
+    else:
+        blob = ctx.compress(keys, values, p, dtype=DTYPE_NAMES[dtype])
     info = ctx.inspect(blob)
     decodes = []
-    for d in DECODES:
-        if d["first_layer"] + max(d["num_layers"], 1) > shape["layers"]:
+    for d in DECODES + (SCATTER_DECODES if selection else []):
+        layers = d["num_layers"] or shape["layers"] - d["first_layer"]
+        if d["first_layer"] + layers > shape["layers"]:
             continue
-        k, v = ctx.decompress(blob, DTYPE_NAMES[d["dtype"]] if d["dtype"] else None,
-                              d["first_layer"], d["num_layers"])
-        kb, vb = k.tobytes(), v.tobytes()
-        decodes.append(dict(dtype=d["dtype"] or "as_stored", dtype_code=DTYPE_CODES.get(
-            d["dtype"], _ffi.KVC_DTYPE_AS_STORED), first_layer=d["first_layer"],
-            num_layers=d["num_layers"], tensor_bytes=len(kb), keys_sha256=sha256(kb),
-            values_sha256=sha256(vb)))
-    if params.get("key_bits") == 16 and params.get("value_bits") == 16:
+        code = DTYPE_CODES.get(d["dtype"], _ffi.KVC_DTYPE_AS_STORED)
+        dp = decompress_params(code, d["first_layer"], d["num_layers"], d.get("scatter", 0))
+        kb, vb = raw_decompress(ctx, blob, dp)
+        entry = dict(dtype=d["dtype"] or "as_stored", dtype_code=code,
+                     first_layer=d["first_layer"], num_layers=d["num_layers"],
+                     scatter=d.get("scatter", 0), tensor_bytes=len(kb), keys_sha256=sha256(kb),
+                     values_sha256=sha256(vb))
+        if selection:
+            counts, positions = raw_positions(ctx, blob, dp, layers)
+            entry.update(layer_counts=counts, positions=positions,
+                         mask_sha256=sha256(raw_mask(ctx, blob, dp)))
+        decodes.append(entry)
+    if params.get("key_bits") == 16 and params.get("value_bits") == 16 and not selection:
         full = decodes[0]
         assert full["keys_sha256"] == sha256(keys.tobytes()), f"{name}: lossless keys changed"
         assert full["values_sha256"] == sha256(values.tobytes()), f"{name}: lossless values"
+    input_spec = dict(generator="splitmix64", key_seed=seed, value_seed=seed + 500, dtype=dtype,
+                      **shape)
+    if with_queries:
+        input_spec["queries"] = dict(seed=seed + 900, scale=2, per_layer=0, **QUERIES)
     entry = dict(
         name=name, file=f"valid/{name}.kvc", covers=covers, size=len(blob), sha256=sha256(blob),
-        input=dict(generator="splitmix64", key_seed=seed, value_seed=seed + 500, dtype=dtype,
-                   **shape),
+        input=input_spec,
         params={k: getattr(p, k) for k in ("key_bits", "value_bits", "group_size",
                                            "recent_tokens", "zstd_level", "byte_shuffle")},
         info=dict(format_major=info.format_major, format_minor=info.format_minor,
@@ -158,6 +284,10 @@ def make_valid(ctx, index, name, spec):
                   group_size=info.group_size, recent_tokens=info.recent_tokens,
                   num_chunks=info.num_chunks),
         decodes=decodes)
+    if selection:
+        entry["params"].update({k: getattr(p, k) for k in (
+            "selection", "attention_threshold", "keep_ratio", "min_tokens", "max_tokens",
+            "sink_tokens", "keep_recent", "sliding_window", "per_head")})
     return entry, blob
 
 
@@ -334,6 +464,12 @@ def build(ctx):
         entry, blob = make_valid(ctx, index, name, spec)
         valid.append(entry)
         files[entry["file"]] = blob
+    for index, (name, (shape, dtype, params, with_queries, covers)) in enumerate(
+            SELECTION.items(), start=len(VALID)):
+        entry, blob = make_valid(ctx, index, name, (shape, dtype, params, covers), with_queries,
+                                 selection=True)
+        valid.append(entry)
+        files[entry["file"]] = blob
     base_entry = valid[0]
     base = files[base_entry["file"]]
     for name, blob, why in valid_edits(base):
@@ -368,6 +504,9 @@ def main():
         manifest, files = build(ctx)
     out = pathlib.Path(args.out)
     text = json.dumps(manifest, indent=1) + "\n"
+    # Lists of numbers (kept positions) on one line each.
+    text = re.sub(r"\[\n\s*((?:-?\d+,\n\s*)*-?\d+)\n\s*\]",
+                  lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]", text)
     if args.check:
         changed = [path for path, data in files.items()
                    if not (out / path).is_file() or (out / path).read_bytes() != data]

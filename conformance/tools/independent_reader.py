@@ -5,6 +5,7 @@ conforming reader must give. It shares no code with libkvc: where the two disagr
 conformance vector, either the library or the specification is wrong.
 
     python independent_reader.py blob.kvc [--dtype f32|f16|bf16] [--first-layer N --num-layers N]
+                                          [--scatter]
 """
 import argparse
 import hashlib
@@ -49,9 +50,9 @@ def xxh3(data):
 # Field kinds by vtable slot, from kvc.fbs, in declaration order.
 SECTION = ["u8", "u8", "u8", "u64", "u64"]
 HEADER = ["string", "u32", "u32", "u32", "u32", "u8", "u8", "u8", "u16", "u32", "i32", "u8",
-          "string"]
+          "string", "u8", "u8", "u32", "u32"]  # 1.1: selection, per_head, threshold, window
 CHUNK = ["u32", "u8", "u32", "u32", "u8", "u8", "u16", "u8", "u32", "u8", ("tables", SECTION),
-         "u64", "u64"]
+         "u64", "u64", ("structs", 4)]  # 1.1: positions:[uint]
 CHUNK_REF_BYTES = 24  # struct ChunkRef: u64, u64, u32, u8 + 3 padding bytes
 FOOTER = [("structs", CHUNK_REF_BYTES), "u64", "u64"]
 BODIES = {1: HEADER, 2: CHUNK, 3: FOOTER}  # union Body: NONE = 0, Header, Chunk, Footer
@@ -159,9 +160,34 @@ class Blob:
                     f"chunk {index} payload runs past the footer")
             payload = data[payload_begin:payload_begin + chunk.PayloadBytes()]
             require(xxh3(payload) == chunk.PayloadChecksum(), f"chunk {index} payload checksum")
-            self.chunks.append((chunk, payload))
+            positions = self.check_positions(chunk, index)
+            if index % 2 == 1:
+                key_chunk, key_positions = self.chunks[-1][0], self.chunks[-1][2]
+                require(chunk.TokenCount() == key_chunk.TokenCount() and
+                        np.array_equal(positions, key_positions),
+                        f"layer {index // 2}: keys and values keep different tokens")
+            self.chunks.append((chunk, payload, positions))
             expected_offset = payload_begin + chunk.PayloadBytes()
         require(expected_offset == footer_offset, "bytes between the last chunk and the footer")
+
+    def check_positions(self, chunk, index):
+        """[rows][token_count] source positions of the chunk's tokens (one row per KV head when
+        the header says per_head and the chunk lists positions, else one row)."""
+        h = self.header
+        count = chunk.TokenCount()
+        require(count >= 1, f"chunk {index} holds no tokens")
+        if chunk.PositionsIsNone() or chunk.PositionsLength() == 0:
+            require(chunk.TokenBegin() + count <= h.NumTokens(), f"chunk {index} token range")
+            return np.arange(chunk.TokenBegin(), chunk.TokenBegin() + count,
+                             dtype=np.int64)[None, :]
+        rows = h.NumKvHeads() if h.PerHead() else 1
+        positions = chunk.PositionsAsNumpy().astype(np.int64)
+        require(positions.size == rows * count, f"chunk {index}: {positions.size} positions")
+        positions = positions.reshape(rows, count)
+        require(bool(np.all(np.diff(positions, axis=1) > 0)) and positions.min() >= 0 and
+                positions.max() < h.NumTokens(), f"chunk {index}: positions not ascending or "
+                "out of range")
+        return positions
 
     def message_at(self, offset, limit, checksum, what):
         """(message bytes after the size prefix, total bytes) of the message at offset."""
@@ -251,12 +277,11 @@ def unpack_codes(raw, count, bits):
 
 
 def decode_chunk(blob, chunk, payload, tensor, out_dtype):
-    """The chunk's [heads][tokens][head_dim] elements as bytes of out_dtype."""
+    """The chunk's [heads][token_count][head_dim] elements as bytes of out_dtype."""
     h = blob.header
-    heads, tokens, dim = h.NumKvHeads(), h.NumTokens(), h.HeadDim()
+    heads, tokens, dim = h.NumKvHeads(), chunk.TokenCount(), h.HeadDim()
     dtype = DTYPES[h.Dtype()]
     bits = h.KeyBits() if tensor == 0 else h.ValueBits()
-    require(chunk.TokenBegin() == 0 and chunk.TokenCount() == tokens, "chunk token range")
     require(chunk.Bits() == bits, "chunk bits differ from the header")
     sections, offset = [], 0
     for i in range(chunk.SectionsLength()):
@@ -315,8 +340,18 @@ def decode_chunk(blob, chunk, payload, tensor, out_dtype):
     return b"".join(rows)
 
 
-def decode(data, dtype=None, first_layer=0, num_layers=0):
-    """(keys, values) bytes of the selected layers, packed, in dtype (None: as stored)."""
+def scatter_layer(tensor, positions, heads, tokens, dim, size):
+    """[heads][kept][dim] bytes spread to [heads][tokens][dim], zero bytes where evicted."""
+    kept = np.frombuffer(tensor, np.uint8).reshape(heads, -1, dim * size)
+    out = np.zeros((heads, tokens, dim * size), np.uint8)
+    for head in range(heads):
+        out[head, positions[head if positions.shape[0] > 1 else 0]] = kept[head]
+    return out.tobytes()
+
+
+def decode(data, dtype=None, first_layer=0, num_layers=0, scatter=False):
+    """(keys, values) bytes of the selected layers, packed, in dtype (None: as stored): each
+    layer [heads][kept][head_dim], or with scatter [heads][num_tokens][head_dim]."""
     blob = Blob(data)
     h = blob.header
     out_dtype = dtype or DTYPES[h.Dtype()]
@@ -326,11 +361,29 @@ def decode(data, dtype=None, first_layer=0, num_layers=0):
     keys, values = [], []
     for layer in range(h.NumLayers()):  # every chunk is decoded: a strict reader
         for tensor, out in ((0, keys), (1, values)):
-            chunk, payload = blob.chunks[2 * layer + tensor]
+            chunk, payload, positions = blob.chunks[2 * layer + tensor]
             decoded = decode_chunk(blob, chunk, payload, tensor, out_dtype)
+            if scatter:
+                decoded = scatter_layer(decoded, positions, h.NumKvHeads(), h.NumTokens(),
+                                        h.HeadDim(), ELEMENT_BYTES[out_dtype])
             if first_layer <= layer < last:
                 out.append(decoded)
     return b"".join(keys), b"".join(values)
+
+
+def kept_positions(data, first_layer=0, num_layers=0):
+    """(tokens kept per layer, [layer][kv_head][kept] positions) of the selected layers, as
+    kvc_decompress_positions gives them (the same row repeated for every head)."""
+    blob = Blob(data)
+    h = blob.header
+    last = h.NumLayers() if num_layers == 0 else first_layer + num_layers
+    counts, positions = [], []
+    for layer in range(first_layer, last):
+        rows = blob.chunks[2 * layer][2]
+        counts.append(rows.shape[1])
+        for head in range(h.NumKvHeads()):
+            positions.extend(rows[head if rows.shape[0] > 1 else 0].tolist())
+    return counts, positions
 
 
 def main():
@@ -339,11 +392,13 @@ def main():
     parser.add_argument("--dtype", choices=sorted(ELEMENT_BYTES))
     parser.add_argument("--first-layer", type=int, default=0)
     parser.add_argument("--num-layers", type=int, default=0)
+    parser.add_argument("--scatter", action="store_true")
     args = parser.parse_args()
     with open(args.blob, "rb") as f:
         data = f.read()
     try:
-        keys, values = decode(data, args.dtype, args.first_layer, args.num_layers)
+        keys, values = decode(data, args.dtype, args.first_layer, args.num_layers,
+                             args.scatter)
     except FormatError as e:
         print(e)
         return 1

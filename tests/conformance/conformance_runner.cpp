@@ -33,6 +33,32 @@ std::string hex(const std::vector<unsigned char>& b, size_t n) {
   return kvc_conformance::sha256_hex(b.data(), n);
 }
 
+// Token selection vectors: kvc_decompress_positions and kvc_decompress_mask.
+void check_positions_and_mask(kvc_context* ctx, const kvc_decompress_params& p,
+                              const std::vector<unsigned char>& blob, const nlohmann::json& d,
+                              const std::string& what) {
+  const auto want_counts = d.at("layer_counts").get<std::vector<uint32_t>>();
+  const auto want_positions = d.at("positions").get<std::vector<uint32_t>>();
+  std::vector<uint32_t> counts(want_counts.size()), positions(want_positions.size());
+  size_t n = 0;
+  if (kvc_decompress_positions(ctx, &p, blob.data(), blob.size(), counts.data(), positions.data(),
+                               positions.size(), &n) != KVC_OK ||
+      n != positions.size() || counts != want_counts || positions != want_positions) {
+    fail(what + ": kept positions differ");
+  }
+  size_t mask_bytes = 0;
+  if (kvc_decompress_mask(ctx, &p, blob.data(), blob.size(), nullptr, 0, &mask_bytes) !=
+      KVC_ERR_BUFFER_TOO_SMALL) {
+    return fail(what + ": mask size query");
+  }
+  std::vector<unsigned char> mask(mask_bytes);
+  if (kvc_decompress_mask(ctx, &p, blob.data(), blob.size(), mask.data(), mask.size(), &n) !=
+          KVC_OK ||
+      hex(mask, n) != d.at("mask_sha256")) {
+    fail(what + ": mask differs");
+  }
+}
+
 void check_valid(kvc_context* ctx, const std::string& dir, const nlohmann::json& v) {
   const std::string name = v.at("name");
   const auto blob = read_file(dir + "/" + v.at("file").get<std::string>());
@@ -43,13 +69,18 @@ void check_valid(kvc_context* ctx, const std::string& dir, const nlohmann::json&
   kvc_blob_info info{};
   info.struct_size = sizeof info;
   if (kvc_inspect(ctx, blob.data(), blob.size(), &info) != KVC_OK) return fail(name + ": inspect");
-  const std::pair<const char*, int64_t> fields[] = {
-      {"format_major", info.format_major}, {"format_minor", info.format_minor},
-      {"num_layers", info.num_layers},     {"num_kv_heads", info.num_kv_heads},
-      {"num_tokens", info.num_tokens},     {"head_dim", info.head_dim},
-      {"dtype", info.dtype},               {"key_bits", info.key_bits},
-      {"value_bits", info.value_bits},     {"group_size", info.group_size},
-      {"recent_tokens", info.recent_tokens}, {"num_chunks", info.num_chunks}};
+  const std::pair<const char*, int64_t> fields[] = {{"format_major", info.format_major},
+                                                    {"format_minor", info.format_minor},
+                                                    {"num_layers", info.num_layers},
+                                                    {"num_kv_heads", info.num_kv_heads},
+                                                    {"num_tokens", info.num_tokens},
+                                                    {"head_dim", info.head_dim},
+                                                    {"dtype", info.dtype},
+                                                    {"key_bits", info.key_bits},
+                                                    {"value_bits", info.value_bits},
+                                                    {"group_size", info.group_size},
+                                                    {"recent_tokens", info.recent_tokens},
+                                                    {"num_chunks", info.num_chunks}};
   for (const auto& [field, value] : fields) {
     if (v.at("info").at(field).get<int64_t>() != value) fail(name + ": info " + field);
   }
@@ -59,6 +90,7 @@ void check_valid(kvc_context* ctx, const std::string& dir, const nlohmann::json&
     p.dtype = d.at("dtype_code");
     p.first_layer = d.at("first_layer");
     p.num_layers = d.at("num_layers");
+    p.scatter = d.at("scatter");
     const size_t bytes = d.at("tensor_bytes");
     std::vector<unsigned char> keys(bytes), values(bytes);
     size_t n = 0;
@@ -70,6 +102,7 @@ void check_valid(kvc_context* ctx, const std::string& dir, const nlohmann::json&
                hex(values, n) != d.at("values_sha256")) {
       fail(what + ": decoded tensors differ");
     }
+    if (d.contains("mask_sha256")) check_positions_and_mask(ctx, p, blob, d, what);
   }
 }
 

@@ -16,9 +16,14 @@ type manifestDecode struct {
 	DTypeCode    int32  `json:"dtype_code"`
 	FirstLayer   uint32 `json:"first_layer"`
 	NumLayers    uint32 `json:"num_layers"`
+	Scatter      int32  `json:"scatter"`
 	TensorBytes  int    `json:"tensor_bytes"`
 	KeysSHA256   string `json:"keys_sha256"`
 	ValuesSHA256 string `json:"values_sha256"`
+	// Token selection vectors only: kvc_decompress_positions and kvc_decompress_mask.
+	LayerCounts []uint32 `json:"layer_counts"`
+	Positions   []uint32 `json:"positions"`
+	MaskSHA256  string   `json:"mask_sha256"`
 }
 
 type manifestVector struct {
@@ -107,7 +112,7 @@ func TestConformanceValidVectorsDecodeByteForByte(t *testing.T) {
 		}
 		for _, d := range v.Decodes {
 			p := DefaultDecompressParams()
-			p.DType, p.FirstLayer, p.NumLayers = DType(d.DTypeCode), d.FirstLayer, d.NumLayers
+			p.DType, p.FirstLayer, p.NumLayers, p.Scatter = DType(d.DTypeCode), d.FirstLayer, d.NumLayers, d.Scatter
 			keys, values, err := c.Decompress(&p, blob)
 			switch {
 			case err != nil:
@@ -115,6 +120,9 @@ func TestConformanceValidVectorsDecodeByteForByte(t *testing.T) {
 			case len(keys) != d.TensorBytes || hexSHA256(keys) != d.KeysSHA256 ||
 				hexSHA256(values) != d.ValuesSHA256:
 				t.Errorf("%s %+v: decoded tensors differ (%d bytes)", v.Name, d, len(keys))
+			}
+			if d.MaskSHA256 != "" {
+				checkPositionsAndMask(t, c, &p, blob, v.Name, d)
 			}
 		}
 	}
@@ -137,4 +145,27 @@ func TestConformanceInvalidVectorsFailWithTheirStatus(t *testing.T) {
 			t.Errorf("%s: decompress gave %v, want %s", v.Name, err, v.Status)
 		}
 	}
+}
+
+func checkPositionsAndMask(t *testing.T, c *Context, p *DecompressParams, blob []byte, name string, d manifestDecode) {
+	counts, positions, err := c.DecompressPositions(p, blob)
+	if err != nil || !equalUint32(counts, d.LayerCounts) || !equalUint32(positions, d.Positions) {
+		t.Errorf("%s %+v: positions %v %v (%v)", name, d, counts, positions, err)
+	}
+	mask, err := c.DecompressMask(p, blob)
+	if err != nil || hexSHA256(mask) != d.MaskSHA256 {
+		t.Errorf("%s %+v: mask differs (%v)", name, d, err)
+	}
+}
+
+func equalUint32(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

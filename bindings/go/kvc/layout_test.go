@@ -37,6 +37,7 @@ var mirrors = map[string]reflect.Type{
 	"kvc_quality_thresholds": reflect.TypeOf(QualityThresholds{}),
 	"kvc_quality":            reflect.TypeOf(Quality{}),
 	"kvc_adapter_info":       reflect.TypeOf(AdapterInfo{}),
+	"kvc_query_shape":        reflect.TypeOf(QueryShape{}),
 }
 
 // constants maps each C constant to its Go mirror.
@@ -69,7 +70,7 @@ var constants = map[string]int64{
 
 // notYetBound lists what kvc.h declares and this package does not mirror yet.
 var notYetBound = map[string]bool{
-	"kvc_query_shape": true, "kvc_estimate_result": true, "kvc_validate_params": true,
+	"kvc_estimate_result": true, "kvc_validate_params": true,
 	"kvc_validation": true, "kvc_benchmark_result": true, "kvc_model_stats": true,
 	"KVC_WARNING_NO_QUERIES": true, "KVC_WARNING_MANY_EVICTED": true,
 	"KVC_WARNING_SHAPE_FROM_INPUT": true, "KVC_WARNING_QUALITY_TO_SPARE": true,

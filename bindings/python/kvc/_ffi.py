@@ -39,7 +39,7 @@ KVC_VERSION_MINOR = 1
 KVC_VERSION_PATCH = 0
 KVC_VERSION_NUMBER = KVC_VERSION_MAJOR * 10000 + KVC_VERSION_MINOR * 100 + KVC_VERSION_PATCH
 KVC_FORMAT_MAJOR = 1
-KVC_FORMAT_MINOR = 0
+KVC_FORMAT_MINOR = 1
 
 # uint32_t kvc_version_number(void);
 kvc_version_number = lib.kvc_version_number

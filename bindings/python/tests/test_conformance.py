@@ -16,7 +16,6 @@ MANIFEST = CONFORMANCE / "manifest.json"
 needs_manifest = pytest.mark.skipif(not MANIFEST.is_file(),
                                     reason=f"{MANIFEST} not found (no source tree)")
 VECTORS = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {"valid": [], "invalid": []}
-DTYPES = {"as_stored": None, "f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 
 
 def sha256(data):
@@ -34,11 +33,36 @@ def test_valid_vector_decodes_to_the_manifest_bytes(vector):
         for field, value in vector["info"].items():
             assert getattr(info, field) == value, field
         for d in vector["decodes"]:
-            keys, values = ctx.decompress(blob, DTYPES[d["dtype"]], d["first_layer"],
-                                          d["num_layers"])
-            kb, vb = keys.tobytes(), values.tobytes()
-            assert len(kb) == len(vb) == d["tensor_bytes"], d
-            assert (sha256(kb), sha256(vb)) == (d["keys_sha256"], d["values_sha256"]), d
+            p = _ffi.kvc_decompress_params()
+            _ffi.kvc_decompress_params_default(ctypes.byref(p), ctypes.sizeof(p))
+            p.dtype, p.first_layer = d["dtype_code"], d["first_layer"]
+            p.num_layers, p.scatter = d["num_layers"], d["scatter"]
+            size = d["tensor_bytes"]
+            keys, values = ctypes.create_string_buffer(size), ctypes.create_string_buffer(size)
+            n = ctypes.c_size_t()
+            assert _ffi.kvc_decompress(ctx._ptr, ctypes.byref(p), blob, len(blob), keys, values,
+                                       size, ctypes.byref(n)) == _ffi.KVC_OK, d
+            assert n.value == size, d
+            assert (sha256(keys.raw), sha256(values.raw)) == (d["keys_sha256"],
+                                                              d["values_sha256"]), d
+            if "layer_counts" in d:
+                check_positions_and_mask(ctx, blob, p, d)
+
+
+def check_positions_and_mask(ctx, blob, p, d):
+    counts = (ctypes.c_uint32 * len(d["layer_counts"]))()
+    positions = (ctypes.c_uint32 * len(d["positions"]))()
+    n = ctypes.c_size_t()
+    assert _ffi.kvc_decompress_positions(ctx._ptr, ctypes.byref(p), blob, len(blob), counts,
+                                         positions, len(positions), ctypes.byref(n)) == 0
+    assert (list(counts), list(positions)[:n.value]) == (d["layer_counts"], d["positions"]), d
+    need = ctypes.c_size_t()
+    assert _ffi.kvc_decompress_mask(ctx._ptr, ctypes.byref(p), blob, len(blob), None, 0,
+                                    ctypes.byref(need)) == _ffi.KVC_ERR_BUFFER_TOO_SMALL
+    mask = ctypes.create_string_buffer(need.value)
+    assert _ffi.kvc_decompress_mask(ctx._ptr, ctypes.byref(p), blob, len(blob), mask,
+                                    need.value, ctypes.byref(n)) == 0
+    assert sha256(mask.raw[:n.value]) == d["mask_sha256"], d
 
 
 @needs_manifest

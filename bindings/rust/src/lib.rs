@@ -17,6 +17,7 @@ pub use ffi::{
     kvc_adapter_info as AdapterInfo, kvc_blob_info as BlobInfo, kvc_cache_shape as Shape,
     kvc_compress_params as CompressParams, kvc_decompress_params as DecompressParams,
     kvc_metrics as Metrics, kvc_quality as Quality, kvc_quality_thresholds as QualityThresholds,
+    kvc_query_shape as QueryShape,
 };
 
 /// A kvc_status code.
@@ -171,6 +172,8 @@ defaults! {
     decompress_params_default, DecompressParams, kvc_decompress_params_default;
     /// kvc_quality_thresholds_default.
     quality_thresholds_default, QualityThresholds, kvc_quality_thresholds_default;
+    /// kvc_query_shape_default: zeros, fp16, one set of queries for all layers.
+    query_shape_default, QueryShape, kvc_query_shape_default;
 }
 
 /// An output struct with only struct_size set, as the C API expects.
@@ -386,6 +389,40 @@ impl Context {
         Ok((out, m))
     }
 
+    /// As compress, with queries for KVC_SELECT_ATTENTION and for the attention coverage of the
+    /// metrics (kvc_compress_with_queries).
+    pub fn compress_with_queries(
+        &mut self,
+        p: Option<&CompressParams>,
+        s: &Shape,
+        keys: &[u8],
+        values: &[u8],
+        query_shape: &QueryShape,
+        queries: &[u8],
+    ) -> Result<(Vec<u8>, Metrics)> {
+        let mut out = vec![0u8; compress_bound(p, s)];
+        let mut n = 0usize;
+        let mut m: Metrics = sized();
+        let st = unsafe {
+            ffi::kvc_compress_with_queries(
+                self.ptr.as_ptr(),
+                p.map_or(ptr::null(), |p| p as *const _),
+                s,
+                slice_ptr(keys),
+                slice_ptr(values),
+                query_shape,
+                slice_ptr(queries),
+                slice_mut_ptr(&mut out),
+                out.len(),
+                &mut n,
+                &mut m,
+            )
+        };
+        self.check(st)?;
+        out.truncate(n);
+        Ok((out, m))
+    }
+
     // ---- Inspect, verify, decompress ----------------------------------------------------------
 
     /// The header and footer of a blob (both verified).
@@ -463,6 +500,98 @@ impl Context {
         keys.truncate(n);
         values.truncate(n);
         Ok((keys, values))
+    }
+
+    /// Tokens each selected layer kept and their source positions, [layer][kv_head][kept]
+    /// (kvc_decompress_positions).
+    pub fn decompress_positions(
+        &mut self,
+        p: Option<&DecompressParams>,
+        blob: &[u8],
+    ) -> Result<(Vec<u32>, Vec<u32>)> {
+        let info = self.inspect(blob)?;
+        let (first, count) = p.map_or((0, 0), |p| (p.first_layer, p.num_layers));
+        let mut layers = info.num_layers.saturating_sub(first) as usize;
+        if count != 0 {
+            layers = layers.min(count as usize);
+        }
+        let pp = p.map_or(ptr::null(), |p| p as *const _);
+        let mut counts = vec![0u32; layers.max(1)];
+        let mut need = 0usize;
+        let st = unsafe {
+            ffi::kvc_decompress_positions(
+                self.ptr.as_ptr(),
+                pp,
+                slice_ptr(blob),
+                blob.len(),
+                counts.as_mut_ptr(),
+                ptr::null_mut(),
+                0,
+                &mut need,
+            )
+        };
+        if st != ffi::KVC_ERR_BUFFER_TOO_SMALL {
+            self.check(st)?;
+        }
+        let mut positions = vec![0u32; need.max(1)];
+        let mut n = 0usize;
+        let st = unsafe {
+            ffi::kvc_decompress_positions(
+                self.ptr.as_ptr(),
+                pp,
+                slice_ptr(blob),
+                blob.len(),
+                counts.as_mut_ptr(),
+                positions.as_mut_ptr(),
+                need,
+                &mut n,
+            )
+        };
+        self.check(st)?;
+        counts.truncate(layers);
+        positions.truncate(n);
+        Ok((counts, positions))
+    }
+
+    /// Kept-token mask of the selected layers, [layer][kv_head][num_tokens] bytes, 1 = kept
+    /// (kvc_decompress_mask).
+    pub fn decompress_mask(
+        &mut self,
+        p: Option<&DecompressParams>,
+        blob: &[u8],
+    ) -> Result<Vec<u8>> {
+        let pp = p.map_or(ptr::null(), |p| p as *const _);
+        let mut need = 0usize;
+        let st = unsafe {
+            ffi::kvc_decompress_mask(
+                self.ptr.as_ptr(),
+                pp,
+                slice_ptr(blob),
+                blob.len(),
+                ptr::null_mut(),
+                0,
+                &mut need,
+            )
+        };
+        if st != ffi::KVC_ERR_BUFFER_TOO_SMALL {
+            self.check(st)?;
+        }
+        let mut mask = vec![0u8; need];
+        let mut n = 0usize;
+        let st = unsafe {
+            ffi::kvc_decompress_mask(
+                self.ptr.as_ptr(),
+                pp,
+                slice_ptr(blob),
+                blob.len(),
+                mask.as_mut_ptr(),
+                mask.len(),
+                &mut n,
+            )
+        };
+        self.check(st)?;
+        mask.truncate(n);
+        Ok(mask)
     }
 
     // ---- Quality ------------------------------------------------------------------------------

@@ -225,3 +225,57 @@ fn typed_slices_round_trip_through_a_lossless_blob() {
         vec![0x3c00, 0xbc00]
     );
 }
+
+#[test]
+fn recency_selection_gives_positions_a_mask_and_a_scattered_decode() {
+    let mut ctx = Context::new().unwrap();
+    let cache = stories(&mut ctx);
+    let shape = cache.shape();
+    let mut p = kvc::compress_params_default();
+    p.selection = ffi::KVC_SELECT_RECENCY;
+    p.keep_ratio = 0.25;
+    p.sink_tokens = 4;
+    p.keep_recent = 16;
+    let (blob, m) = ctx
+        .compress(Some(&p), &shape, cache.keys(), cache.values())
+        .unwrap();
+    let (counts, positions) = ctx.decompress_positions(None, &blob).unwrap();
+    let total: u64 = counts.iter().map(|&c| c as u64).sum();
+    assert_eq!(total, m.tokens_kept);
+    assert!(total < m.tokens_total * shape.num_layers as u64);
+    assert_eq!(positions.len() as u64, total * shape.num_kv_heads as u64);
+    assert_eq!(
+        (positions[0], positions[counts[0] as usize - 1]),
+        (0, shape.num_tokens - 1)
+    );
+    let mask = ctx.decompress_mask(None, &blob).unwrap();
+    assert_eq!(
+        mask.iter().map(|&b| b as usize).sum::<usize>(),
+        positions.len()
+    );
+    let mut d = kvc::decompress_params_default();
+    d.scatter = 1;
+    let (full, _) = ctx.decompress(Some(&d), &blob).unwrap();
+    assert_eq!(full.len(), cache.keys().len());
+    let mut q = kvc::query_shape_default();
+    q.num_query_heads = shape.num_kv_heads;
+    q.num_queries = 1;
+    q.head_dim = shape.head_dim;
+    q.dtype = shape.dtype;
+    let row = shape.head_dim as usize * kvc::element_size(shape.dtype);
+    let queries: Vec<u8> = (0..shape.num_kv_heads as usize)
+        .flat_map(|h| {
+            let last = (h * shape.num_tokens as usize + shape.num_tokens as usize - 1) * row;
+            cache.keys()[last..last + row].to_vec()
+        })
+        .collect();
+    p.selection = ffi::KVC_SELECT_ATTENTION;
+    p.attention_threshold = 0.8;
+    let (_, m) = ctx
+        .compress_with_queries(Some(&p), &shape, cache.keys(), cache.values(), &q, &queries)
+        .unwrap();
+    assert!(
+        m.attention_coverage >= 0.8 && m.attention_coverage <= 1.0,
+        "{m:?}"
+    );
+}

@@ -61,6 +61,7 @@ fn valid_vectors_decode_byte_for_byte() {
             p.dtype = d.get("dtype_code").as_i64() as i32;
             p.first_layer = d.get("first_layer").as_i64() as u32;
             p.num_layers = d.get("num_layers").as_i64() as u32;
+            p.scatter = d.get("scatter").as_i64() as i32;
             let (keys, values) = ctx.decompress(Some(&p), &blob).unwrap();
             assert_eq!(
                 keys.len() as i64,
