@@ -437,6 +437,31 @@ def invalid_vectors(base):
     ]
 
 
+def set_position(chunk, index, value):
+    """An edit: position index of chunk's positions vector (1.1, slot 13) set to value."""
+    def edit(layout):
+        where = layout.field(layout.chunk_offsets[chunk], 13)
+        vector = where + struct.unpack_from("<I", layout.blob, where)[0]
+        struct.pack_into("<I", layout.blob, vector + 4 + 4 * index, value)
+    return edit
+
+
+def invalid_selection_vectors(base):
+    """[(name, blob, status, why)]: edits of the kept positions of a recency-selection blob
+    (positions 0, 1, 2, 3, 24, ..., 39 of 40 tokens in every chunk)."""
+    return [
+        ("positions_not_ascending", edited(base, set_position(0, 4, 2)), CORRUPT,
+         "chunk 0's fifth position 2 repeats an earlier one; checksums recomputed"),
+        ("position_out_of_range", edited(base, set_position(0, 19, 40)), CORRUPT,
+         "chunk 0's last position 40 is not below num_tokens 40; checksums recomputed"),
+        ("positions_keys_values_differ", edited(base, set_position(1, 4, 23)), CORRUPT,
+         "layer 0's value chunk keeps token 23 where its key chunk keeps 24; checksums "
+         "recomputed"),
+        ("token_count_mismatch", edited(base, set_field(CHUNK0, 3, "<I", 19)), CORRUPT,
+         "chunk 0 says 19 tokens and lists 20 positions; checksums recomputed"),
+    ]
+
+
 def valid_edits(base):
     """[(name, blob, why)]: edits a reader must accept, decoding to base's tensors."""
     return [("future_minor", edited(put(base, 6, "<H", 99), lambda _: None),
@@ -478,7 +503,9 @@ def build(ctx):
         entry["info"] = dict(base_entry["info"], format_minor=99)
         valid.append(entry)
         files[entry["file"]] = blob
-    for name, blob, status, why in invalid_vectors(base):
+    selection_base = files["valid/select_recency_bits4_f16.kvc"]
+    for name, blob, status, why in invalid_vectors(base) + invalid_selection_vectors(
+            selection_base):
         code = getattr(_ffi, status)
         got = library_statuses(ctx, blob)
         if got != (code, code):
