@@ -78,6 +78,11 @@ var notYetBound = map[string]bool{
 	"KVC_RECOMMEND_SMALLER_GROUPS": true, "KVC_RECOMMEND_MORE_RECENT_TOKENS": true,
 	"KVC_RECOMMEND_HIGHER_THRESHOLD": true, "KVC_RECOMMEND_MORE_SINK_TOKENS": true,
 	"KVC_RECOMMEND_FEWER_BITS": true, "KVC_RECOMMEND_LOWER_THRESHOLD": true,
+	"kvc_estimate": true, "kvc_validate_params_default": true, "kvc_validate": true,
+	"kvc_benchmark": true, "kvc_stats_create": true, "kvc_stats_free": true,
+	"kvc_context_set_stats": true, "kvc_stats_record": true, "kvc_stats_model_count": true,
+	"kvc_stats_get": true, "kvc_stats_get_index": true, "kvc_stats_reset": true,
+	"kvc_adapter_cache_shape": true, "kvc_adapter_compress_params": true,
 }
 
 // repoPath is a path from the repository root (this file is bindings/go/kvc/layout_test.go).
