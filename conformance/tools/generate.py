@@ -37,7 +37,7 @@ WIDE = dict(layers=1, kv_heads=1, tokens=136, head_dim=128)  # full 128-groups o
 # name: (shape, dtype, compress params beyond the defaults, what it covers)
 VALID = {
     "bits4_g64_f16": (SMALL, "f16", dict(key_bits=4, value_bits=4, group_size=64),
-                      "the default codec: 4-bit keys and values, groups of 64, zstd 1, shuffle auto"),
+                      "the default codec: 4-bit keys and values, groups of 64, zstd 1"),
     "bits2_g32_f16": (SMALL, "f16", dict(key_bits=2, value_bits=2, group_size=32),
                       "2-bit codes, groups of 32"),
     "bits3_g64_f16": (SMALL, "f16", dict(key_bits=3, value_bits=3, group_size=64),
