@@ -330,7 +330,7 @@ typedef struct kvc_validate_params {
   float min_cosine;             /* reconstruction cosine of K and of V; default 0.99 */
   float min_snr_db;             /* reconstruction SNR of K and of V; default 20 */
   float min_attention_coverage; /* default: the blob's attention threshold, else the adapter's */
-  float max_attention_error;    /* relative error of the attention output; default 0.1 */
+  float max_attention_error;    /* relative error of the attention output; default 0.15 */
   uint32_t top_k;               /* tokens compared by top-k overlap; default 10 */
 } kvc_validate_params;
 

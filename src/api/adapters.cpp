@@ -8,14 +8,10 @@
 
 #include "adapters/adapter.h"
 #include "adapters/gguf.h"
+#include "api/adapter_handle.h"
 #include "api/context.h"
 #include "api/guard.h"
 #include "api/versioned_struct.h"
-
-struct kvc_adapter {
-  kvc::adapters::Adapter adapter;
-  bool is_builtin = false;
-};
 
 namespace {
 

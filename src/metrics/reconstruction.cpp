@@ -63,10 +63,12 @@ struct Accumulator {
 };
 
 Accumulator accumulate(const Backend& backend, const TensorView& a, const TensorView& b,
-                       const CacheDims& d, std::vector<float>& ra, std::vector<float>& rb) {
+                       const CacheDims& d, const uint8_t* kept, std::vector<float>& ra,
+                       std::vector<float>& rb) {
   Accumulator acc;
   for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
     for (uint32_t t = 0; t < d.num_tokens; ++t) {
+      if (kept != nullptr && kept[uint64_t{h} * d.num_tokens + t] == 0) continue;
       backend.convert(a.row(h, t), a.dtype, ra.data(), DType::F32, d.head_dim);
       backend.convert(b.row(h, t), b.dtype, rb.data(), DType::F32, d.head_dim);
       acc.add(ra.data(), rb.data(), d.head_dim);
@@ -86,7 +88,7 @@ QualityLevel level_of(const ErrorStats& s) {
 }
 
 QualityReport compare_caches(const Backend& backend, const CacheView& a, const CacheView& b,
-                             const QualityThresholds& t) {
+                             const QualityThresholds& t, const uint8_t* kept) {
   const CacheDims& da = a.dims;
   const CacheDims& db = b.dims;
   require(da.num_layers == db.num_layers && da.num_kv_heads == db.num_kv_heads &&
@@ -98,9 +100,11 @@ QualityReport compare_caches(const Backend& backend, const CacheView& a, const C
               std::to_string(db.head_dim) + "]");
   std::vector<float> ra(da.head_dim), rb(da.head_dim);
   Accumulator keys, values;
+  const uint64_t layer_mask = uint64_t{da.num_kv_heads} * da.num_tokens;
   for (uint32_t l = 0; l < da.num_layers; ++l) {
-    keys.merge(accumulate(backend, a.key(l), b.key(l), da, ra, rb));
-    values.merge(accumulate(backend, a.value(l), b.value(l), da, ra, rb));
+    const uint8_t* layer_kept = kept != nullptr ? kept + l * layer_mask : nullptr;
+    keys.merge(accumulate(backend, a.key(l), b.key(l), da, layer_kept, ra, rb));
+    values.merge(accumulate(backend, a.value(l), b.value(l), da, layer_kept, ra, rb));
   }
   Accumulator all = keys;
   all.merge(values);
@@ -108,6 +112,7 @@ QualityReport compare_caches(const Backend& backend, const CacheView& a, const C
   r.keys = keys.stats();
   r.values = values.stats();
   r.all = all.stats();
+  r.energy_lost = all.sum_sq_ref > 0 ? all.sum_sq_error / all.sum_sq_ref : 0.0;
   r.level = std::min(level_of(r.keys), level_of(r.values));
   if (r.keys.cosine < t.min_cosine) r.violations |= KVC_VIOLATION_KEY_COSINE;
   if (r.values.cosine < t.min_cosine) r.violations |= KVC_VIOLATION_VALUE_COSINE;

@@ -28,13 +28,15 @@ struct QualityThresholds {
 
 struct QualityReport {
   ErrorStats keys, values, all;
+  double energy_lost = 0;  // sum of squared errors / sum of squared originals, K and V together
   QualityLevel level = QualityLevel::Poor;
   uint32_t violations = 0;  // KVC_VIOLATION_* flags
 };
 
 // Compares b (reconstruction) with a (original); dims must agree except dtype and strides.
+// kept: nullptr, or [layer][head][token] bytes; rows whose byte is 0 are left out.
 QualityReport compare_caches(const Backend& backend, const CacheView& a, const CacheView& b,
-                             const QualityThresholds& thresholds);
+                             const QualityThresholds& thresholds, const uint8_t* kept = nullptr);
 
 // Level of one tensor's error: EXCELLENT cos >= 0.999 and SNR >= 30 dB; GOOD 0.99 and 20 dB;
 // ACCEPTABLE 0.95 and 10 dB; POOR below.
