@@ -38,6 +38,8 @@ var mirrors = map[string]reflect.Type{
 	"kvc_quality":            reflect.TypeOf(Quality{}),
 	"kvc_adapter_info":       reflect.TypeOf(AdapterInfo{}),
 	"kvc_query_shape":        reflect.TypeOf(QueryShape{}),
+	"kvc_validate_params":    reflect.TypeOf(ValidateParams{}),
+	"kvc_validation":         reflect.TypeOf(Validation{}),
 }
 
 // constants maps each C constant to its Go mirror.
@@ -65,21 +67,24 @@ var constants = map[string]int64{
 	"KVC_VIOLATION_ATTENTION_ERROR":    ViolationAttentionError,
 	"KVC_ATTENTION_CAUSAL":             AttentionCausal, "KVC_ATTENTION_BIDIRECTIONAL": AttentionBidirectional,
 	"KVC_ATTENTION_SLIDING_WINDOW": AttentionSlidingWindow, "KVC_ATTENTION_SPARSE": AttentionSparse,
-	"KVC_ATTENTION_LATENT": AttentionLatent,
+	"KVC_ATTENTION_LATENT":   AttentionLatent,
+	"KVC_WARNING_NO_QUERIES": WarningNoQueries, "KVC_WARNING_MANY_EVICTED": WarningManyEvicted,
+	"KVC_WARNING_SHAPE_FROM_INPUT":     WarningShapeFromInput,
+	"KVC_WARNING_QUALITY_TO_SPARE":     WarningQualityToSpare,
+	"KVC_RECOMMEND_MORE_KEY_BITS":      RecommendMoreKeyBits,
+	"KVC_RECOMMEND_MORE_VALUE_BITS":    RecommendMoreValueBits,
+	"KVC_RECOMMEND_SMALLER_GROUPS":     RecommendSmallerGroups,
+	"KVC_RECOMMEND_MORE_RECENT_TOKENS": RecommendMoreRecentTokens,
+	"KVC_RECOMMEND_HIGHER_THRESHOLD":   RecommendHigherThreshold,
+	"KVC_RECOMMEND_MORE_SINK_TOKENS":   RecommendMoreSinkTokens,
+	"KVC_RECOMMEND_FEWER_BITS":         RecommendFewerBits,
+	"KVC_RECOMMEND_LOWER_THRESHOLD":    RecommendLowerThreshold,
 }
 
 // notYetBound lists what kvc.h declares and this package does not mirror yet.
 var notYetBound = map[string]bool{
-	"kvc_estimate_result": true, "kvc_validate_params": true,
-	"kvc_validation": true, "kvc_benchmark_result": true, "kvc_model_stats": true,
-	"KVC_WARNING_NO_QUERIES": true, "KVC_WARNING_MANY_EVICTED": true,
-	"KVC_WARNING_SHAPE_FROM_INPUT": true, "KVC_WARNING_QUALITY_TO_SPARE": true,
-	"KVC_RECOMMEND_MORE_KEY_BITS": true, "KVC_RECOMMEND_MORE_VALUE_BITS": true,
-	"KVC_RECOMMEND_SMALLER_GROUPS": true, "KVC_RECOMMEND_MORE_RECENT_TOKENS": true,
-	"KVC_RECOMMEND_HIGHER_THRESHOLD": true, "KVC_RECOMMEND_MORE_SINK_TOKENS": true,
-	"KVC_RECOMMEND_FEWER_BITS": true, "KVC_RECOMMEND_LOWER_THRESHOLD": true,
-	"kvc_estimate": true, "kvc_validate_params_default": true, "kvc_validate": true,
-	"kvc_benchmark": true, "kvc_stats_create": true, "kvc_stats_free": true,
+	"kvc_estimate_result": true, "kvc_benchmark_result": true, "kvc_model_stats": true,
+	"kvc_estimate": true, "kvc_benchmark": true, "kvc_stats_create": true, "kvc_stats_free": true,
 	"kvc_context_set_stats": true, "kvc_stats_record": true, "kvc_stats_model_count": true,
 	"kvc_stats_get": true, "kvc_stats_get_index": true, "kvc_stats_reset": true,
 	"kvc_adapter_cache_shape": true, "kvc_adapter_compress_params": true,

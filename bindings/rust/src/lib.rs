@@ -17,7 +17,8 @@ pub use ffi::{
     kvc_adapter_info as AdapterInfo, kvc_blob_info as BlobInfo, kvc_cache_shape as Shape,
     kvc_compress_params as CompressParams, kvc_decompress_params as DecompressParams,
     kvc_metrics as Metrics, kvc_quality as Quality, kvc_quality_thresholds as QualityThresholds,
-    kvc_query_shape as QueryShape,
+    kvc_query_shape as QueryShape, kvc_validate_params as ValidateParams,
+    kvc_validation as Validation,
 };
 
 /// A kvc_status code.
@@ -174,6 +175,8 @@ defaults! {
     quality_thresholds_default, QualityThresholds, kvc_quality_thresholds_default;
     /// kvc_query_shape_default: zeros, fp16, one set of queries for all layers.
     query_shape_default, QueryShape, kvc_query_shape_default;
+    /// kvc_validate_params_default.
+    validate_params_default, ValidateParams, kvc_validate_params_default;
 }
 
 /// An output struct with only struct_size set, as the C API expects.
@@ -592,6 +595,42 @@ impl Context {
         self.check(st)?;
         mask.truncate(n);
         Ok(mask)
+    }
+
+    /// Validates a blob against the cache it was made from (kvc_validate); adapter and queries
+    /// optional.
+    #[allow(clippy::too_many_arguments)]
+    pub fn validate(
+        &mut self,
+        p: Option<&ValidateParams>,
+        adapter: Option<&Adapter>,
+        s: &Shape,
+        keys: &[u8],
+        values: &[u8],
+        queries: Option<(&QueryShape, &[u8])>,
+        blob: &[u8],
+    ) -> Result<Validation> {
+        let mut v: Validation = sized();
+        let (query_shape, query_data) = queries.map_or((ptr::null(), ptr::null()), |(q, d)| {
+            (q as *const _, slice_ptr(d))
+        });
+        let st = unsafe {
+            ffi::kvc_validate(
+                self.ptr.as_ptr(),
+                p.map_or(ptr::null(), |p| p as *const _),
+                adapter.map_or(ptr::null(), |a| a.ptr),
+                s,
+                slice_ptr(keys),
+                slice_ptr(values),
+                query_shape,
+                query_data,
+                slice_ptr(blob),
+                blob.len(),
+                &mut v,
+            )
+        };
+        self.check(st)?;
+        Ok(v)
     }
 
     // ---- Quality ------------------------------------------------------------------------------

@@ -279,3 +279,45 @@ fn recency_selection_gives_positions_a_mask_and_a_scattered_decode() {
         "{m:?}"
     );
 }
+
+#[test]
+fn validate_judges_an_eight_bit_blob_and_rejects_a_corrupt_one() {
+    let mut ctx = Context::new().unwrap();
+    let cache = stories(&mut ctx);
+    let shape = cache.shape();
+    let mut p = kvc::compress_params_default();
+    p.key_bits = 8;
+    p.value_bits = 8;
+    let (mut blob, _) = ctx
+        .compress(Some(&p), &shape, cache.keys(), cache.values())
+        .unwrap();
+    let vp = kvc::validate_params_default();
+    let v = ctx
+        .validate(
+            Some(&vp),
+            None,
+            &shape,
+            cache.keys(),
+            cache.values(),
+            None,
+            &blob,
+        )
+        .unwrap();
+    assert_eq!(v.passed, 1, "{}", kvc::c_chars_to_string(&v.report));
+    assert!(v.key_cosine >= 0.99 && v.attention_coverage == -1.0);
+    assert_ne!(v.warnings & ffi::KVC_WARNING_NO_QUERIES, 0);
+    let middle = blob.len() / 2;
+    blob[middle] ^= 1;
+    let err = ctx
+        .validate(
+            None,
+            None,
+            &shape,
+            cache.keys(),
+            cache.values(),
+            None,
+            &blob,
+        )
+        .unwrap_err();
+    assert_eq!(err.status, Status::CORRUPT_DATA);
+}
