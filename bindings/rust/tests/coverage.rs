@@ -25,8 +25,8 @@ fn header_functions() -> Vec<String> {
     for part in header.split("KVC_API").skip(1) {
         let head = &part[..part.find('(').expect("a prototype")];
         if let Some(name) = head
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .last()
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
         {
             if name.starts_with("kvc_") {
                 names.push(name.to_owned());
