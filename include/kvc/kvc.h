@@ -531,6 +531,22 @@ KVC_API const char* kvc_cache_model_name(const kvc_cache* cache);
 KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
                                   const void* keys, const void* values, const char* model_name);
 
+/* Query vectors saved beside a cache: tensors layer_{i}_query, [1, query_heads, queries,
+ * head_dim] (or without the 1), one dtype and shape for all layers. Immutable once loaded. */
+typedef struct kvc_query_file kvc_query_file;
+
+/** Loads a query file. @return as kvc_cache_load */
+KVC_API kvc_status kvc_query_file_load(kvc_context* ctx, const char* path,
+                                       kvc_query_file** out_file);
+/** Frees a query file; NULL is a no-op. */
+KVC_API void kvc_query_file_free(kvc_query_file* file);
+/** Its shape (per_layer 1), as kvc_compress_with_queries and kvc_validate take it; the number of
+ * layers is out_num_layers (NULL allowed). */
+KVC_API kvc_status kvc_query_file_get_shape(const kvc_query_file* file, kvc_query_shape* out_shape,
+                                            uint32_t* out_num_layers);
+/** Packed [layer][query_head][query][head_dim] data in the file's dtype; NULL for NULL. */
+KVC_API const void* kvc_query_file_data(const kvc_query_file* file);
+
 /* ---- Adapters: a kvc_adapter is immutable once built; share it across threads freely -- */
 /* A model adapter describes one model: its attention, cache shape and compression policy.
  * The built-in registry holds every model of kvc's seed list and open models with their

@@ -1,4 +1,5 @@
-// adapters.cpp: C API section "Adapters": the registry, adapters from config.json and GGUF, info.
+// adapters.cpp: C API section "Adapters": the registry, adapters from config.json and GGUF, info,
+// and an adapter turned into a cache shape and compress params.
 #include <kvc/kvc.h>
 
 #include <cstring>
@@ -125,6 +126,57 @@ KVC_API kvc_status kvc_adapter_get_info(const kvc_adapter* adapter, kvc_adapter_
     copy_text(info.family, a.family);
     copy_text(info.source, a.source);
     kvc::write_versioned(out_info, info, "out_info");
+  });
+}
+
+// Multi-head latent attention caches one vector per token and layer (the compressed latent and
+// the decoupled RoPE key), not per-head K and V. kvc stores keys and values, so the shape of such
+// a model is 1 kv head of latent_dim + rope_key_dim elements: the caller passes that vector as
+// keys and as values, and sizes and ratios are then those of the vector stored twice (the ratio
+// is that of the real cache; the byte counts are twice its size).
+KVC_API kvc_status kvc_adapter_cache_shape(const kvc_adapter* adapter, uint32_t num_tokens,
+                                           kvc_dtype dtype, kvc_cache_shape* out_shape) {
+  if (adapter == nullptr || out_shape == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+  return kvc::guarded_status([&] {
+    const kvc::adapters::Adapter& a = adapter->adapter;
+    kvc::require(a.has_shape(), "adapter " + a.name + " has no shape (a closed model)");
+    kvc::require(dtype == KVC_DTYPE_F32 || dtype == KVC_DTYPE_F16 || dtype == KVC_DTYPE_BF16,
+                 "dtype " + std::to_string(dtype) + " is not F32, F16 or BF16");
+    kvc_cache_shape shape{};
+    shape.struct_size = sizeof shape;
+    shape.num_layers = static_cast<uint32_t>(a.num_layers);
+    shape.num_kv_heads = static_cast<uint32_t>(a.num_kv_heads);
+    shape.num_tokens = num_tokens;
+    shape.head_dim = static_cast<uint32_t>(a.head_dim);
+    shape.dtype = dtype;
+    kvc::write_versioned(out_shape, shape, "out_shape");
+  });
+}
+
+KVC_API kvc_status kvc_adapter_compress_params(const kvc_adapter* adapter,
+                                               kvc_compress_params* params) {
+  if (adapter == nullptr || params == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+  return kvc::guarded_status([&] {
+    kvc::require(params->struct_size >= 8 && params->struct_size <= sizeof(kvc_compress_params),
+                 "params.struct_size " + std::to_string(params->struct_size) +
+                     " is not between 8 and " + std::to_string(sizeof(kvc_compress_params)));
+    kvc_compress_params p{};
+    std::memcpy(&p, params, params->struct_size);
+    const kvc::adapters::Adapter& a = adapter->adapter;
+    const kvc::adapters::Policy& policy = a.policy;
+    p.key_bits = policy.may_compress_keys ? policy.key_bits : 16;
+    p.value_bits = policy.value_bits;
+    p.group_size = policy.group_size;
+    p.recent_tokens = policy.recent_tokens;
+    p.attention_threshold = policy.attention_threshold;
+    p.sink_tokens = static_cast<uint32_t>(policy.sink_tokens);
+    p.keep_recent = static_cast<uint32_t>(policy.recent_tokens);
+    p.sliding_window = a.attention == kvc::adapters::AttentionType::kSlidingWindow
+                           ? static_cast<uint32_t>(a.window_tokens)
+                           : 0;
+    std::memset(p.model_name, 0, sizeof p.model_name);
+    copy_text(p.model_name, a.name);
+    std::memcpy(params, &p, params->struct_size);  // fields beyond the caller's struct_size stay
   });
 }
 

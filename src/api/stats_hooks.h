@@ -5,7 +5,12 @@
 
 #include <string_view>
 
+#include "metrics/model_stats.h"
+
 namespace kvc::api {
+
+// One compress call's metrics as the statistics keep them (no further than metrics.struct_size).
+CompressSample compress_sample(const kvc_metrics& metrics);
 
 // Records one successful compress call into ctx's stats, when the context has stats attached.
 void record_compress(kvc_context* ctx, std::string_view model_name, const kvc_metrics& metrics);

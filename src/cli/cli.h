@@ -65,6 +65,12 @@ struct CacheDeleter {
 };
 using CachePtr = std::unique_ptr<kvc_cache, CacheDeleter>;
 
+// A loaded query file, freed with kvc_query_file_free.
+struct QueryFileDeleter {
+  void operator()(kvc_query_file* file) const { kvc_query_file_free(file); }
+};
+using QueryFilePtr = std::unique_ptr<kvc_query_file, QueryFileDeleter>;
+
 // Bytes of a heap buffer that is not zeroed first (its pages are touched only when written).
 struct Buffer {
   std::unique_ptr<unsigned char[]> data;
@@ -103,6 +109,9 @@ std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Prints text to stdout (human-readable mode).
 void print(const std::string& text);
+
+// The non-empty lines of text.
+std::vector<std::string> split_lines(const std::string& text);
 // Prints one JSON document (and a newline) to stdout.
 void print_json(const json& document);
 
@@ -135,8 +144,63 @@ Command add_inspect_command(CLI::App& app);
 Command add_verify_command(CLI::App& app);
 Command add_models_command(CLI::App& app);
 Command add_adapter_command(CLI::App& app);
+Command add_estimate_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 // An adapter as JSON: name, family, attention_type, shape fields, policy, is_builtin, source.
 json adapter_json(const kvc_adapter_info& info);
+
+// ---- Model, shape and params options of `kvc estimate` and `kvc bench` (model_options.cpp) --
+struct ModelOptions {
+  std::string model;
+  uint32_t layers = 1, heads = 1, head_dim = 0, tokens = 0;
+  std::string dtype = "f16";
+  int32_t bits = 4, key_bits = 4, value_bits = 4, group_size = 64, recent = 0, zstd_level = 1;
+  std::string select = "none";
+  float keep_ratio = 0.5f, threshold = 0.9f;
+  uint32_t min_tokens = 0, max_tokens = 0, sinks = 4, keep_recent = 32, sliding_window = 0;
+  // Which options were given (a flag given wins over the model's policy).
+  CLI::Option *model_option = nullptr, *layers_option = nullptr, *heads_option = nullptr,
+              *head_dim_option = nullptr, *tokens_option = nullptr, *bits_option = nullptr,
+              *key_bits_option = nullptr, *value_bits_option = nullptr,
+              *group_size_option = nullptr, *recent_option = nullptr, *zstd_level_option = nullptr,
+              *keep_ratio_option = nullptr, *threshold_option = nullptr,
+              *min_tokens_option = nullptr, *max_tokens_option = nullptr, *sinks_option = nullptr,
+              *keep_recent_option = nullptr, *sliding_window_option = nullptr;
+};
+
+// What the options resolve to: the shape, the params, and the model's adapter when one is named.
+struct ModelSetup {
+  kvc_cache_shape shape{};
+  kvc_compress_params params{};
+  bool has_model = false;
+  const kvc_adapter* adapter = nullptr;  // borrowed registry adapter
+  kvc_adapter_info info{};
+};
+
+// Adds --model, --layers, --heads, --head-dim, --tokens (required unless is_shape_optional),
+// --dtype, the codec flags and the selection flags.
+void add_model_options(CLI::App& sub, ModelOptions& o, bool is_shape_optional);
+// Params: library defaults, then the model's policy, then the flags given. Shape: cache_shape
+// when not NULL, else the flags over the model's; a model without a published shape needs
+// --head-dim (layers and heads then default to 1). Throws a Failure naming the flag.
+ModelSetup resolve_model_options(const ModelOptions& o, const kvc_cache_shape* cache_shape);
+// "none", "attention", "key-norm", "recency".
+std::string selection_name(int32_t selection);
+// The params as JSON (codec and selection fields) and as one line of text.
+json params_json(const kvc_compress_params& p);
+std::string params_text(const kvc_compress_params& p);
+
+// ---- A reproducible cache for `kvc bench` (synthetic_cache.cpp) ----------------------------
+struct SyntheticCache {
+  kvc_cache_shape shape{};
+  std::vector<unsigned char> keys, values;  // packed, shape.dtype
+  kvc_query_shape query_shape{};            // num_queries 0: no queries
+  std::vector<float> queries;               // [query_heads][queries][head_dim], shared by layers
+};
+// Keys with per-channel outliers and offsets (about 1 channel in 16 at 4-10x), values and queries
+// standard normal (queries scaled on the keys' outlier channels); the same bytes for one seed.
+SyntheticCache synthesize_cache(const kvc_cache_shape& shape, uint32_t num_query_heads,
+                                uint32_t num_queries, uint64_t seed);
 
 }  // namespace kvc::cli

@@ -273,6 +273,18 @@ std::string format(const char* fmt, ...) {
 
 void print(const std::string& text) { std::fputs(text.c_str(), stdout); }
 
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    if (end > begin) lines.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return lines;
+}
+
 void print_json(const json& document) {
   // Invalid UTF-8 (a path, a producer string from a crafted file) is replaced, never thrown.
   print(document.dump(2, ' ', false, json::error_handler_t::replace) + "\n");

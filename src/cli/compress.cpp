@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "cli.h"
 
@@ -20,6 +21,9 @@ struct CompressOptions {
   std::string output;
   int32_t bits = 0;  // both tensors, unless --key-bits or --value-bits says otherwise
   std::string shuffle = "auto";
+  std::string select = "none";
+  std::string queries;  // a layer_<i>_query safetensors file, or ""
+  bool is_per_head = false;
   kvc_compress_params params{};
   kvc_quality_thresholds thresholds{};
   bool is_verify_skipped = false;
@@ -49,7 +53,23 @@ std::string below_text(double value, float threshold) {
   return format("%.17g", value);
 }
 
-std::vector<std::string> violation_texts(const kvc_quality& q, const kvc_quality_thresholds& t) {
+const std::map<std::string, int32_t>& selection_choices() {
+  static const std::map<std::string, int32_t> choices = {{"none", KVC_SELECT_NONE},
+                                                         {"attention", KVC_SELECT_ATTENTION},
+                                                         {"key-norm", KVC_SELECT_KEY_NORM},
+                                                         {"recency", KVC_SELECT_RECENCY}};
+  return choices;
+}
+
+std::string selection_name(int32_t selection) {
+  for (const auto& [name, value] : selection_choices()) {
+    if (value == selection) return name;
+  }
+  return "unknown";
+}
+
+std::vector<std::string> violation_texts(const kvc_validation& q, const kvc_quality_thresholds& t,
+                                         const kvc_validate_params& vp) {
   std::vector<std::string> texts;
   const std::string cosine = float_text(t.min_cosine);
   const std::string snr = float_text(t.min_snr_db);
@@ -69,8 +89,18 @@ std::vector<std::string> violation_texts(const kvc_quality& q, const kvc_quality
   if (q.violations & KVC_VIOLATION_NON_FINITE) {
     texts.push_back("the reconstruction has NaN or infinite values where the original is finite");
   }
+  if (q.violations & KVC_VIOLATION_ATTENTION_COVERAGE) {
+    texts.push_back(
+        format("attention coverage %.6g below the required share", q.attention_coverage));
+  }
+  if (q.violations & KVC_VIOLATION_ATTENTION_ERROR) {
+    texts.push_back("attention output error " + format("%.6g", q.attention_output_error) + " > " +
+                    float_text(vp.max_attention_error));
+  }
   const uint32_t known = KVC_VIOLATION_KEY_COSINE | KVC_VIOLATION_VALUE_COSINE |
-                         KVC_VIOLATION_KEY_SNR | KVC_VIOLATION_VALUE_SNR | KVC_VIOLATION_NON_FINITE;
+                         KVC_VIOLATION_KEY_SNR | KVC_VIOLATION_VALUE_SNR |
+                         KVC_VIOLATION_NON_FINITE | KVC_VIOLATION_ATTENTION_COVERAGE |
+                         KVC_VIOLATION_ATTENTION_ERROR;
   if (q.violations & ~known) {
     texts.push_back(format("unknown violation flags 0x%x", q.violations & ~known));
   }
@@ -86,11 +116,6 @@ std::string error_text(double rmse, double snr_db, double cosine, double max_err
                 max_error);
 }
 
-// Bytes of one tensor (keys or values) of a packed cache.
-size_t tensor_bytes(const kvc_cache_shape& s) {
-  return size_t{s.num_layers} * s.num_kv_heads * s.num_tokens * s.head_dim * dtype_bytes(s.dtype);
-}
-
 int run_compress(CompressOptions& o) {
   const auto start = Clock::now();
   kvc_compress_params& p = o.params;
@@ -101,6 +126,8 @@ int run_compress(CompressOptions& o) {
   p.byte_shuffle = o.shuffle == "on"    ? KVC_SHUFFLE_ON
                    : o.shuffle == "off" ? KVC_SHUFFLE_OFF
                                         : KVC_SHUFFLE_AUTO;
+  p.selection = selection_choices().at(o.select);
+  p.per_head = o.is_per_head ? 1 : 0;
 
   const Context ctx;
   kvc_cache* raw_cache = nullptr;
@@ -114,6 +141,26 @@ int run_compress(CompressOptions& o) {
   const void* values = kvc_cache_values(cache.get());
   // The model name travels into the blob (truncated to what the header field holds).
   std::snprintf(p.model_name, sizeof p.model_name, "%s", kvc_cache_model_name(cache.get()));
+  // Queries (optional): the model's query vectors of the last positions, per layer.
+  QueryFilePtr query_file;
+  kvc_query_shape query_shape{};
+  query_shape.struct_size = sizeof query_shape;
+  const kvc_query_shape* qshape = nullptr;
+  const void* qdata = nullptr;
+  if (!o.queries.empty()) {
+    kvc_query_file* raw_queries = nullptr;
+    ctx.check(kvc_query_file_load(ctx.get(), o.queries.c_str(), &raw_queries), "");
+    query_file.reset(raw_queries);
+    uint32_t query_layers = 0;
+    ctx.check(kvc_query_file_get_shape(raw_queries, &query_shape, &query_layers), o.queries);
+    if (query_layers != shape.num_layers) {
+      throw failure(KVC_ERR_INVALID_ARGUMENT,
+                    format("%s holds queries of %u layers; the cache has %u", o.queries.c_str(),
+                           query_layers, shape.num_layers));
+    }
+    qshape = &query_shape;
+    qdata = kvc_query_file_data(raw_queries);
+  }
   const double load_ms = ms_since(start);
 
   // Compress. A bound of 0 means the params are invalid: a call without a buffer names why.
@@ -121,8 +168,8 @@ int run_compress(CompressOptions& o) {
   size_t capacity = kvc_compress_bound(&p, &shape);
   size_t blob_bytes = 0;
   if (capacity == 0) {
-    const kvc_status st =
-        kvc_compress(ctx.get(), &p, &shape, keys, values, nullptr, 0, &blob_bytes, nullptr);
+    const kvc_status st = kvc_compress_with_queries(ctx.get(), &p, &shape, keys, values, qshape,
+                                                    qdata, nullptr, 0, &blob_bytes, nullptr);
     if (st != KVC_ERR_BUFFER_TOO_SMALL) ctx.check(st, "");
     capacity = blob_bytes;
   }
@@ -131,36 +178,25 @@ int run_compress(CompressOptions& o) {
   metrics.struct_size = sizeof metrics;
   {
     const Progress progress(ctx, "compressing");
-    ctx.check(kvc_compress(ctx.get(), &p, &shape, keys, values, blob.data.get(), capacity,
-                           &blob_bytes, &metrics),
+    ctx.check(kvc_compress_with_queries(ctx.get(), &p, &shape, keys, values, qshape, qdata,
+                                        blob.data.get(), capacity, &blob_bytes, &metrics),
               "");
   }
   const double compress_ms = ms_since(phase);
 
-  // Verify: decode the blob and measure its reconstruction error against the original.
-  kvc_quality quality{};
+  // Verify: decode the blob and measure it against the original (and the queries, if given).
+  kvc_validation quality{};
   quality.struct_size = sizeof quality;
+  kvc_validate_params vp{};
+  kvc_validate_params_default(&vp, sizeof vp);
+  vp.min_cosine = o.thresholds.min_cosine;
+  vp.min_snr_db = o.thresholds.min_snr_db;
   double verify_ms = 0;
   if (!o.is_verify_skipped) {
     phase = Clock::now();
-    const size_t bytes_each = tensor_bytes(shape);
-    const Buffer decoded_keys = allocate(bytes_each);
-    const Buffer decoded_values = allocate(bytes_each);
-    size_t decoded_bytes = 0;
-    {
-      const Progress progress(ctx, "verifying");
-      ctx.check(
-          kvc_decompress(ctx.get(), nullptr, blob.data.get(), blob_bytes, decoded_keys.data.get(),
-                         decoded_values.data.get(), bytes_each, &decoded_bytes),
-          "round trip of the new blob");
-    }
-    if (decoded_bytes != bytes_each) {
-      throw failure(KVC_ERR_INTERNAL,
-                    format("round trip of the new blob decoded %zu bytes per tensor, not %zu",
-                           decoded_bytes, bytes_each));
-    }
-    ctx.check(kvc_quality_compare(ctx.get(), &o.thresholds, &shape, keys, values, &shape,
-                                  decoded_keys.data.get(), decoded_values.data.get(), &quality),
+    const Progress progress(ctx, "verifying");
+    ctx.check(kvc_validate(ctx.get(), &vp, nullptr, &shape, keys, values, qshape, qdata,
+                           blob.data.get(), blob_bytes, &quality),
               "round trip of the new blob");
     verify_ms = ms_since(phase);
   }
@@ -173,7 +209,7 @@ int run_compress(CompressOptions& o) {
   if (!is_rejected) write_file_atomic(o.output, blob.data.get(), blob_bytes);
   const double write_ms = ms_since(phase);
   const std::vector<std::string> violations =
-      is_verified ? violation_texts(quality, o.thresholds) : std::vector<std::string>{};
+      is_verified ? violation_texts(quality, o.thresholds, vp) : std::vector<std::string>{};
 
   if (o.is_json) {
     json r;
@@ -186,6 +222,17 @@ int run_compress(CompressOptions& o) {
     r["params"] = {{"key_bits", p.key_bits},     {"value_bits", p.value_bits},
                    {"group_size", p.group_size}, {"recent_tokens", p.recent_tokens},
                    {"zstd_level", p.zstd_level}, {"shuffle", shuffle_name(p.byte_shuffle)}};
+    r["selection"] = {
+        {"policy", selection_name(p.selection)},
+        {"attention_threshold", std::strtod(float_text(p.attention_threshold).c_str(), nullptr)},
+        {"keep_ratio", std::strtod(float_text(p.keep_ratio).c_str(), nullptr)},
+        {"min_tokens", p.min_tokens},
+        {"max_tokens", p.max_tokens},
+        {"sink_tokens", p.sink_tokens},
+        {"keep_recent", p.keep_recent},
+        {"sliding_window", p.sliding_window},
+        {"per_head", p.per_head != 0}};
+    r["queries"] = o.queries.empty() ? json(nullptr) : json(o.queries);
     r["compression_ratio"] = metrics.compression_ratio;
     r["original_size_bytes"] = metrics.original_bytes;
     r["compressed_size_bytes"] = metrics.compressed_bytes;
@@ -193,6 +240,9 @@ int run_compress(CompressOptions& o) {
     r["bandwidth_savings_percent"] = metrics.bandwidth_savings_percent;
     r["tokens_total"] = metrics.tokens_total;
     r["tokens_kept"] = metrics.tokens_kept;
+    r["tokens_saved"] = metrics.tokens_total - metrics.tokens_kept;
+    r["attention_coverage"] =
+        metrics.attention_coverage < 0 ? json(nullptr) : json(metrics.attention_coverage);
     r["processing_time_ms"] = metrics.compress_ms;
     r["verified"] = is_verified;
     if (is_verified) {
@@ -206,9 +256,20 @@ int run_compress(CompressOptions& o) {
                              quality.key_max_error);
       r["values"] = error_json(quality.value_rmse, quality.value_snr_db, quality.value_cosine,
                                quality.value_max_error);
+      r["information_loss"] = quality.information_loss;
+      r["attention"] = quality.attention_coverage < 0
+                           ? json(nullptr)
+                           : json{{"coverage", quality.attention_coverage},
+                                  {"output_error", quality.attention_output_error},
+                                  {"kl_divergence", quality.attention_kl},
+                                  {"topk_overlap", quality.topk_overlap}};
+      r["report"] = split_lines(quality.report);
+      r["recommendation_flags"] = quality.recommendations;
+      r["warning_flags"] = quality.warnings;
     } else {
-      for (const char* key : {"rmse", "snr_db", "cosine_similarity", "max_error", "quality_level",
-                              "passed", "keys", "values"}) {
+      for (const char* key :
+           {"rmse", "snr_db", "cosine_similarity", "max_error", "quality_level", "passed", "keys",
+            "values", "information_loss", "attention", "report"}) {
         r[key] = nullptr;
       }
     }
@@ -235,6 +296,14 @@ int run_compress(CompressOptions& o) {
         shuffle_name(p.byte_shuffle).c_str());
     t += format("  size       %s -> %s\n", bytes_text(metrics.original_bytes).c_str(),
                 bytes_text(metrics.compressed_bytes).c_str());
+    if (metrics.tokens_kept != metrics.tokens_total) {
+      t += format("  tokens     %llu of %llu kept (summed over layers)",
+                  static_cast<unsigned long long>(metrics.tokens_kept),
+                  static_cast<unsigned long long>(metrics.tokens_total));
+      t += metrics.attention_coverage >= 0
+               ? format(", attention coverage %.4f\n", metrics.attention_coverage)
+               : "\n";
+    }
     t += format("  ratio      %.3fx, %.1f%% bandwidth saved, %.3f bits/element\n",
                 metrics.compression_ratio, metrics.bandwidth_savings_percent,
                 metrics.bits_per_element);
@@ -251,7 +320,15 @@ int run_compress(CompressOptions& o) {
            error_text(quality.value_rmse, quality.value_snr_db, quality.value_cosine,
                       quality.value_max_error) +
            "\n";
+      if (quality.attention_coverage >= 0) {
+        t += format("    attention coverage %.4f, output error %.4f, KL %.4g, top-k overlap %.3f\n",
+                    quality.attention_coverage, quality.attention_output_error,
+                    quality.attention_kl, quality.topk_overlap);
+      }
       for (const std::string& v : violations) t += "    violation: " + v + "\n";
+      for (const std::string& line : split_lines(quality.report)) {
+        if (line.rfind("recommend", 0) == 0) t += "    " + line + "\n";
+      }
     } else {
       t += "  quality    not verified (--no-verify)\n";
     }
@@ -308,6 +385,31 @@ Command add_compress_command(CLI::App& app) {
   sub->add_option("--min-snr-db", o->thresholds.min_snr_db,
                   "Quality threshold: SNR in dB of keys and of values")
       ->capture_default_str();
+  sub->add_option("--select", o->select,
+                  "Token selection: none, attention (needs --queries), key-norm or recency")
+      ->check(CLI::IsMember({"none", "attention", "key-norm", "recency"}))
+      ->capture_default_str();
+  sub->add_option("--queries", o->queries,
+                  "Query vectors (safetensors, layer_<i>_query [1, q_heads, n, head_dim]) for "
+                  "attention selection and attention metrics");
+  sub->add_option("--threshold", o->params.attention_threshold,
+                  "Attention mass the kept tokens must cover, (0, 1]")
+      ->capture_default_str();
+  sub->add_option("--keep-ratio", o->params.keep_ratio,
+                  "key-norm and recency: share of tokens kept, (0, 1]")
+      ->capture_default_str();
+  sub->add_option("--min-tokens", o->params.min_tokens, "Keep at least this many tokens")
+      ->capture_default_str();
+  sub->add_option("--max-tokens", o->params.max_tokens, "Keep at most this many (0 = no limit)")
+      ->capture_default_str();
+  sub->add_option("--sinks", o->params.sink_tokens, "First tokens always kept")
+      ->capture_default_str();
+  sub->add_option("--keep-recent", o->params.keep_recent, "Newest tokens always kept")
+      ->capture_default_str();
+  sub->add_option("--sliding-window", o->params.sliding_window,
+                  "Drop tokens before the newest N (sliding-window attention; 0 = off)")
+      ->capture_default_str();
+  sub->add_flag("--per-head", o->is_per_head, "Each KV head keeps its own tokens");
   CLI::Option* no_verify = sub->add_flag("--no-verify", o->is_verify_skipped,
                                          "Skip the round trip and quality measurement");
   sub->add_flag("--require-pass", o->is_pass_required,

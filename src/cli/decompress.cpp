@@ -1,8 +1,10 @@
 // decompress.cpp: `kvc decompress`: .kvc blob -> safetensors cache (all layers or a range).
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <vector>
 
 #include "cli.h"
 
@@ -61,6 +63,7 @@ struct DecompressOptions {
   std::string output;
   std::string dtype = "stored";
   std::string layers;
+  bool is_scatter = false;
   bool is_json = false;
 };
 
@@ -79,6 +82,23 @@ int run_decompress(const DecompressOptions& o) {
   if (!o.layers.empty()) parse_layers(o.layers, &range);
   params.first_layer = range.first;
   params.num_layers = range.count;
+  params.scatter = o.is_scatter ? 1 : 0;
+  const uint32_t num_layers = range.count != 0 ? range.count : info.num_layers - range.first;
+
+  // Tokens each layer kept: the output is one safetensors cache, so without --scatter every
+  // layer must have kept the same number.
+  std::vector<uint32_t> layer_tokens(num_layers);
+  size_t position_count = 0;
+  ctx.check(kvc_decompress_positions(ctx.get(), &params, blob.data(), blob.size(),
+                                     layer_tokens.data(), nullptr, 0, &position_count),
+            o.input);
+  const auto [fewest, most] = std::minmax_element(layer_tokens.begin(), layer_tokens.end());
+  if (!o.is_scatter && *fewest != *most) {
+    throw failure(KVC_ERR_INVALID_ARGUMENT,
+                  format("%s: its layers keep between %u and %u tokens, which one safetensors "
+                         "cache cannot hold; use --scatter for the original length",
+                         o.input.c_str(), *fewest, *most));
+  }
 
   // Ask the library for the size first: it also checks the layer range against the blob.
   size_t bytes_each = 0;
@@ -88,9 +108,9 @@ int run_decompress(const DecompressOptions& o) {
 
   kvc_cache_shape shape{};
   kvc_cache_shape_default(&shape, sizeof shape);
-  shape.num_layers = range.count != 0 ? range.count : info.num_layers - range.first;
+  shape.num_layers = num_layers;
   shape.num_kv_heads = info.num_kv_heads;
-  shape.num_tokens = info.num_tokens;
+  shape.num_tokens = o.is_scatter ? info.num_tokens : *most;
   shape.head_dim = info.head_dim;
   shape.dtype = params.dtype == KVC_DTYPE_AS_STORED ? info.dtype : params.dtype;
   const uint64_t expected = uint64_t{shape.num_layers} * shape.num_kv_heads * shape.num_tokens *
@@ -126,6 +146,9 @@ int run_decompress(const DecompressOptions& o) {
     r["shape"] = shape_json(shape);
     r["stored_dtype"] = dtype_name(info.dtype);
     r["layers"] = {{"first", range.first}, {"count", shape.num_layers}};
+    r["scatter"] = o.is_scatter;
+    r["tokens_total"] = info.num_tokens;
+    r["layer_tokens_kept"] = layer_tokens;
     r["compressed_size_bytes"] = blob.size();
     r["tensor_bytes"] = bytes_each;
     r["decompressed_size_bytes"] = 2 * uint64_t{bytes_each};
@@ -164,6 +187,8 @@ Command add_decompress_command(CLI::App& app) {
                   "chunks read are checksummed")
       ->check(CLI::Validator([](std::string& text) { return parse_layers(text, nullptr); },
                              "FIRST[:COUNT]", "LayerRange"));
+  sub->add_flag("--scatter", o->is_scatter,
+                "Restore the original length: evicted tokens come back as zero rows");
   add_json_flag(*sub, o->is_json);
   return Command{sub, std::shared_ptr<const bool>(o, &o->is_json),
                  [o] { return run_decompress(*o); }};

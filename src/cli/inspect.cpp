@@ -54,6 +54,14 @@ int run_inspect(const InspectOptions& o) {
     r["params"] = {{"key_bits", info.key_bits},     {"value_bits", info.value_bits},
                    {"group_size", info.group_size}, {"recent_tokens", info.recent_tokens},
                    {"zstd_level", info.zstd_level}, {"shuffle", shuffle_name(info.byte_shuffle)}};
+    static const char* const kSelections[] = {"none", "attention", "key-norm", "recency"};
+    r["selection"] = {
+        {"policy",
+         info.selection >= 0 && info.selection <= 3 ? kSelections[info.selection] : "unknown"},
+        {"per_head", info.per_head != 0},
+        {"tokens_total", uint64_t{info.num_tokens} * info.num_layers},
+        {"tokens_kept", info.tokens_kept},
+        {"max_layer_tokens", info.max_layer_tokens}};
     r["num_chunks"] = info.num_chunks;
     r["original_size_bytes"] = info.original_bytes;
     r["compressed_size_bytes"] = info.blob_bytes;

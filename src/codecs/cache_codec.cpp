@@ -96,6 +96,7 @@ struct CacheCodec::State {
 };
 
 void CacheCodec::set_progress(Progress progress) { state_->progress = std::move(progress); }
+const CacheCodec::Progress& CacheCodec::progress() const { return state_->progress; }
 
 CacheCodec::CacheCodec(const Backend& backend) : state_(std::make_unique<State>(backend)) {}
 CacheCodec::~CacheCodec() = default;

@@ -64,6 +64,7 @@ class CacheCodec {
   // Called after each chunk encoded or decoded: (chunks done, chunks in the call).
   using Progress = std::function<void(uint64_t done, uint64_t total)>;
   void set_progress(Progress progress);
+  const Progress& progress() const;  // empty when none is set
 
   // queries: nullptr, or checked to fit the cache (check_queries_fit).
   CompressResult compress(const CacheView& cache, const CompressSettings& settings,

@@ -679,7 +679,16 @@ std::string metadata_sidecar_path(const std::string& path) {
   return std::string(stem) + ".metadata.json";
 }
 
-KvCacheFile load_kv_safetensors(const std::string& path) {
+namespace {
+
+// A safetensors file opened and its header validated.
+struct OpenedSafetensors {
+  OpenFile file;
+  Header header;
+  uint64_t data_start = 0;
+};
+
+OpenedSafetensors open_safetensors(const std::string& path) {
   std::optional<OpenFile> file = open_for_reading(path, /*may_be_absent=*/false);
   const int fd = file->fd.get();
   const uint64_t file_bytes = file->size_bytes;
@@ -699,14 +708,20 @@ KvCacheFile load_kv_safetensors(const std::string& path) {
                             std::to_string(file_bytes - kLengthFieldBytes) +
                             " bytes follow the length field)");
   }
-  const uint64_t data_start = kLengthFieldBytes + header_bytes;
-  const uint64_t buffer_bytes = file_bytes - data_start;
-  Header header;
-  {
-    std::string text(header_bytes, '\0');
-    read_exactly(fd, kLengthFieldBytes, text.data(), header_bytes, path);
-    header = parse_header(path, text, buffer_bytes);
-  }
+  OpenedSafetensors opened{std::move(*file), {}, kLengthFieldBytes + header_bytes};
+  std::string text(header_bytes, '\0');
+  read_exactly(fd, kLengthFieldBytes, text.data(), header_bytes, path);
+  opened.header = parse_header(path, text, file_bytes - opened.data_start);
+  return opened;
+}
+
+}  // namespace
+
+KvCacheFile load_kv_safetensors(const std::string& path) {
+  OpenedSafetensors opened = open_safetensors(path);
+  const int fd = opened.file.fd.get();
+  const uint64_t data_start = opened.data_start;
+  Header& header = opened.header;
 
   KvCacheFile cache;
   cache.dims = check_kv_cache(path, header.tensors);
@@ -777,6 +792,69 @@ void save_kv_safetensors(const std::string& path, const CacheView& cache,
   AtomicFile out(metadata_sidecar_path(path));
   out.write(sidecar_text.data(), sidecar_text.size());
   out.commit();
+}
+
+QueryFile load_query_safetensors(const std::string& path) {
+  OpenedSafetensors opened = open_safetensors(path);
+  std::vector<TensorEntry>& tensors = opened.header.tensors;
+  const auto not_queries = [&](const std::string& why) {
+    throw Error(KVC_ERR_INVALID_ARGUMENT, path + ": not a query file: " + why);
+  };
+  if (tensors.empty()) not_queries("no tensors: a query file holds layer_<i>_query");
+  std::vector<const TensorEntry*> by_layer(tensors.size(), nullptr);
+  for (TensorEntry& t : tensors) {
+    std::string_view name = t.name;
+    uint32_t layer = 0;
+    const bool named = name.starts_with("layer_") && name.ends_with("_query");
+    if (named) {
+      name = name.substr(6, name.size() - 12);
+      const auto [stop, error] = std::from_chars(name.data(), name.data() + name.size(), layer);
+      if (error != std::errc() || stop != name.data() + name.size() || name.empty() ||
+          (name.size() > 1 && name[0] == '0') || layer >= by_layer.size() || by_layer[layer]) {
+        not_queries("tensor \"" + t.name +
+                    "\" is not layer_<i>_query of a distinct layer "
+                    "below the tensor count");
+      }
+      by_layer[layer] = &t;
+    } else {
+      not_queries("unexpected tensor \"" + t.name + "\": a query file holds only layer_<i>_query");
+    }
+  }
+  const TensorEntry& first = *by_layer[0];
+  const std::optional<DType> dtype = cache_dtype(first.dtype);
+  if (!dtype)
+    not_queries("tensor " + first.name + ": dtype " + first.dtype + " is not F16, BF16 or F32");
+  const std::vector<uint64_t>& shape = first.shape;
+  const bool is_batched = shape.size() == 4 && shape[0] == 1;
+  if (!is_batched && shape.size() != 3) {
+    not_queries("tensor " + first.name + ": shape " + shape_text(shape) +
+                " is not [1, query_heads, queries, head_dim] or [query_heads, queries, head_dim]");
+  }
+  QueryFile q;
+  q.num_layers = static_cast<uint32_t>(tensors.size());
+  q.dtype = *dtype;
+  const size_t f = is_batched ? 1 : 0;
+  for (size_t i = 0; i < 3; ++i) {
+    if (shape[f + i] == 0 || shape[f + i] > 65536) {
+      not_queries("tensor " + first.name + ": shape " + shape_text(shape) +
+                  " has an extent of 0 or above 65536");
+    }
+  }
+  q.num_query_heads = static_cast<uint32_t>(shape[f]);
+  q.num_queries = static_cast<uint32_t>(shape[f + 1]);
+  q.head_dim = static_cast<uint32_t>(shape[f + 2]);
+  const uint64_t layer_bytes =
+      uint64_t{q.num_query_heads} * q.num_queries * q.head_dim * dtype_size(q.dtype);
+  q.data.resize(q.num_layers * layer_bytes);
+  for (uint32_t l = 0; l < q.num_layers; ++l) {
+    const TensorEntry& t = *by_layer[l];
+    if (t.dtype != first.dtype || t.shape != shape) {
+      not_queries("tensor " + t.name + " differs from " + first.name + " in dtype or shape");
+    }
+    read_exactly(opened.file.fd.get(), opened.data_start + t.begin, q.data.data() + l * layer_bytes,
+                 t.end - t.begin, path);
+  }
+  return q;
 }
 
 }  // namespace kvc::io

@@ -35,6 +35,16 @@ KvCacheFile load_kv_safetensors(const std::string& path);
 void save_kv_safetensors(const std::string& path, const CacheView& cache,
                          const std::string& model_name);
 
+// Query vectors saved beside a cache: tensors layer_{i}_query for i in 0..L-1, one dtype and
+// one shape, [1, query_heads, queries, head_dim] or [query_heads, queries, head_dim]; data is
+// packed [layer][head][query][dim]. Throws as load_kv_safetensors does.
+struct QueryFile {
+  uint32_t num_layers = 0, num_query_heads = 0, num_queries = 0, head_dim = 0;
+  DType dtype = DType::F32;
+  std::vector<unsigned char> data;
+};
+QueryFile load_query_safetensors(const std::string& path);
+
 // The sidecar of a cache file: "dir/cache.safetensors" -> "dir/cache.metadata.json"; a name
 // without the ".safetensors" suffix gets ".metadata.json" appended.
 std::string metadata_sidecar_path(const std::string& path);

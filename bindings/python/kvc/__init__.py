@@ -20,7 +20,9 @@ __all__ = [
     "KvcError", "Context", "CompressParams", "Metrics", "BlobInfo", "Quality", "version",
     "device_count", "compress", "compress_with_metrics", "decompress", "inspect", "verify",
     "quality", "load_cache", "save_cache", "AdapterInfo", "adapters", "find_adapter",
-    "adapter_from_hf_config", "adapter_from_gguf",
+    "adapter_from_hf_config", "adapter_from_gguf", "Estimate", "Validation", "BenchmarkResult",
+    "ModelStats", "Stats", "estimate", "validate", "benchmark", "kept_positions", "kept_mask",
+    "adapter_compress_params", "load_queries", "SELECTIONS",
 ]
 
 _DTYPES = {"float32": _ffi.KVC_DTYPE_F32, "float16": _ffi.KVC_DTYPE_F16,
@@ -31,6 +33,20 @@ _NUMPY_OF = {_ffi.KVC_DTYPE_F32: np.float32, _ffi.KVC_DTYPE_F16: np.float16,
 _DEVICES = {"cpu": _ffi.KVC_DEVICE_CPU, "cuda": _ffi.KVC_DEVICE_CUDA}
 _VIOLATIONS = {name[len("KVC_VIOLATION_"):].lower(): getattr(_ffi, name)
                for name in dir(_ffi) if name.startswith("KVC_VIOLATION_")}
+_WARNINGS = {name[len("KVC_WARNING_"):].lower(): getattr(_ffi, name)
+             for name in dir(_ffi) if name.startswith("KVC_WARNING_")}
+_RECOMMENDATIONS = {name[len("KVC_RECOMMEND_"):].lower(): getattr(_ffi, name)
+                    for name in dir(_ffi) if name.startswith("KVC_RECOMMEND_")}
+#: Token selection policies by name, for CompressParams(selection=...).
+SELECTIONS = {"none": _ffi.KVC_SELECT_NONE, "attention": _ffi.KVC_SELECT_ATTENTION,
+              "key-norm": _ffi.KVC_SELECT_KEY_NORM, "recency": _ffi.KVC_SELECT_RECENCY}
+
+
+def _flag_names(flags, table):
+    """Names of the bits set in flags, in bit order, plus "unknown 0x.." for others."""
+    names = tuple(n for n, bit in sorted(table.items(), key=lambda kv: kv[1]) if flags & bit)
+    unknown = flags & ~sum(table.values())
+    return names + ((f"unknown 0x{unknown:x}",) if unknown else ())
 
 
 def _device(kind):
@@ -133,11 +149,43 @@ class Quality(_Record):
         object.__setattr__(self, "passed", bool(c_struct.passed))
         object.__setattr__(self, "level_name", _ffi.kvc_quality_level_name(self.level).decode())
         object.__setattr__(self, "violation_flags", flags)
-        names = tuple(n for n, bit in sorted(_VIOLATIONS.items(), key=lambda kv: kv[1])
-                      if flags & bit)
-        unknown = flags & ~sum(_VIOLATIONS.values())
-        object.__setattr__(self, "violations",
-                           names + ((f"unknown 0x{unknown:x}",) if unknown else ()))
+        object.__setattr__(self, "violations", _flag_names(flags, _VIOLATIONS))
+
+
+class Validation(Quality):
+    """A validation report (kvc_validation): Quality's fields plus attention metrics (-1 when no
+    queries were given), ``information_loss``, ``warnings`` and ``recommendations`` as name
+    tuples (raw bits in ``warning_flags`` / ``recommendation_flags``) and ``report`` as a list of
+    lines."""
+
+    def __init__(self, c_struct):
+        super().__init__(c_struct)
+        object.__setattr__(self, "warning_flags", c_struct.warnings)
+        object.__setattr__(self, "warnings", _flag_names(c_struct.warnings, _WARNINGS))
+        object.__setattr__(self, "recommendation_flags", c_struct.recommendations)
+        object.__setattr__(self, "recommendations",
+                           _flag_names(c_struct.recommendations, _RECOMMENDATIONS))
+        object.__setattr__(self, "report", [line for line in self.report.splitlines() if line])
+
+
+class Estimate(_Record):
+    """A prediction of kvc_compress's result (kvc_estimate_result); ``exact_tokens`` is a bool."""
+
+    def __init__(self, c_struct):
+        super().__init__(c_struct)
+        object.__setattr__(self, "exact_tokens", bool(c_struct.exact_tokens))
+
+
+class BenchmarkResult(_Record):
+    """Timings of repeated compress and decompress calls (kvc_benchmark_result)."""
+
+    def __init__(self, c_struct):
+        super().__init__(c_struct)
+        object.__setattr__(self, "quality_passed", bool(c_struct.quality_passed))
+
+
+class ModelStats(_Record):
+    """Running figures of one model (kvc_model_stats)."""
 
 
 class AdapterInfo(_Record):
@@ -181,6 +229,12 @@ class CompressParams:
     def __setattr__(self, name, value):
         if name not in self._field_names():
             raise AttributeError(f"CompressParams has no field {name!r}")
+        if name == "selection" and isinstance(value, str):
+            if value not in SELECTIONS:
+                raise ValueError(f"selection {value!r} is not one of {sorted(SELECTIONS)}")
+            value = SELECTIONS[value]
+        if name == "per_head" and isinstance(value, bool):
+            value = int(value)
         _set_field(self._c, name, value.encode() if isinstance(value, str) else value)
 
     def _asdict(self):
@@ -287,6 +341,41 @@ def _cache(keys, values, dtype, what):
     return _shape([k, v], 0, False, what), k.ptr, v.ptr, False, [k, v]
 
 
+def _queries(queries, dtype=None):
+    """(kvc_query_shape, pointer, owner) of queries: [layers, query_heads, n, head_dim] (one set
+    per layer) or [query_heads, n, head_dim] (one set for every layer); None gives (None, None,
+    None). Non-contiguous input is copied to a contiguous array."""
+    if queries is None:
+        return None, None, None
+    if type(queries).__module__.split(".")[0] == "torch":
+        queries = queries.contiguous()
+    elif isinstance(queries, np.ndarray):
+        queries = np.ascontiguousarray(queries)
+    t = _Tensor(queries, dtype, "queries")
+    if len(t.shape) not in (3, 4):
+        raise ValueError(f"queries: expected [layers, query_heads, n, head_dim] or [query_heads, "
+                         f"n, head_dim], got shape {tuple(t.shape)}")
+    q = _versioned(_ffi.kvc_query_shape, _ffi.kvc_query_shape_default)
+    q.num_query_heads, q.num_queries, q.head_dim = (int(x) for x in t.shape[-3:])
+    q.dtype = t.dtype
+    q.per_layer = 1 if len(t.shape) == 4 else 0
+    return q, t.ptr, t
+
+
+def _qref(qshape):
+    return ctypes.byref(qshape) if qshape is not None else None
+
+
+def _adapter_handle(name):
+    """The registry kvc_adapter named name (None gives None)."""
+    if name is None:
+        return None
+    adapter = ctypes.POINTER(_ffi.kvc_adapter)()
+    _check(_ffi.kvc_adapter_find(name.encode(), ctypes.byref(adapter)),
+           what=f"unknown model {name!r} (kvc.adapters() lists them)")
+    return adapter
+
+
 def _bytes_arg(blob):
     """(pointer, size, owner) of a bytes-like blob, without copying."""
     view = memoryview(blob).cast("B")
@@ -312,6 +401,7 @@ class Context:
                what=f"kvc_context_create(device={device!r}, device_index={device_index})")
         self._ptr = ptr
         self._progress = None
+        self._stats = None
         self._finalizer = weakref.finalize(self, _ffi.kvc_context_free, ptr)
 
     @property
@@ -343,28 +433,39 @@ class Context:
         _check(_ffi.kvc_context_set_progress(self._handle(), fn, None), self._ptr)
         self._progress = fn
 
-    def compress_with_metrics(self, keys, values, params=None, dtype=None):
-        """Compresses keys and values into one .kvc blob; returns (bytes, Metrics)."""
+    def compress_with_metrics(self, keys, values, params=None, dtype=None, queries=None):
+        """Compresses keys and values into one .kvc blob; returns (bytes, Metrics).
+        ``queries`` ([layers, query_heads, n, head_dim], or [query_heads, n, head_dim] for every
+        layer) drive ``selection="attention"`` and the metrics' attention coverage; with queries
+        keys and values must be [layers, ...] arrays, not lists."""
         ptr = self._handle()
         shape, k, v, per_layer, _owners = _cache(keys, values, dtype, "compress")
+        qshape, qptr, _qowner = _queries(queries)
+        if qshape is not None and per_layer:
+            raise TypeError("compress: queries need [layers, kv_heads, tokens, head_dim] arrays, "
+                            "not per-layer lists")
         p = (params if params is not None else CompressParams())._c
         metrics = _versioned(_ffi.kvc_metrics)
-        call = _ffi.kvc_compress_layers if per_layer else _ffi.kvc_compress
         capacity = _ffi.kvc_compress_bound(ctypes.byref(p), ctypes.byref(shape))
         n = ctypes.c_size_t()
         while True:  # a bound of 0 (invalid params) makes the call name the problem
             out = ctypes.create_string_buffer(max(capacity, 1))
-            st = call(ptr, ctypes.byref(p), ctypes.byref(shape), k, v, out, capacity,
-                      ctypes.byref(n), ctypes.byref(metrics))
+            if per_layer:
+                st = _ffi.kvc_compress_layers(ptr, ctypes.byref(p), ctypes.byref(shape), k, v, out,
+                                              capacity, ctypes.byref(n), ctypes.byref(metrics))
+            else:
+                st = _ffi.kvc_compress_with_queries(ptr, ctypes.byref(p), ctypes.byref(shape), k, v,
+                                                    _qref(qshape), qptr, out, capacity,
+                                                    ctypes.byref(n), ctypes.byref(metrics))
             if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL or n.value <= capacity:
                 break
             capacity = n.value
         _check(st, ptr)
         return out.raw[:n.value], Metrics(metrics)
 
-    def compress(self, keys, values, params=None, dtype=None):
+    def compress(self, keys, values, params=None, dtype=None, queries=None):
         """Compresses keys and values into one .kvc blob (bytes)."""
-        return self.compress_with_metrics(keys, values, params, dtype)[0]
+        return self.compress_with_metrics(keys, values, params, dtype, queries)[0]
 
     def inspect(self, blob):
         """BlobInfo read from the blob's header and footer."""
@@ -378,35 +479,166 @@ class Context:
         src, size, _owner = _bytes_arg(blob)
         _check(_ffi.kvc_verify(self._handle(), src, size), self._ptr)
 
-    def decompress(self, blob, dtype=None, first_layer=0, num_layers=0):
-        """(keys, values): [layers, kv_heads, tokens, head_dim] numpy arrays in ``dtype``
-        (None: as stored). bf16 comes back as uint16 holding the bf16 bits."""
-        ptr = self._handle()
+    def _decompress_params(self, dtype=None, first_layer=0, num_layers=0, scatter=False):
         p = _versioned(_ffi.kvc_decompress_params, _ffi.kvc_decompress_params_default)
         if dtype is not None:
             name = _dtype_name(dtype)
             if name not in _DTYPES:
                 raise TypeError(f"decompress: dtype {name} is not float32, float16 or bfloat16")
             p.dtype = _DTYPES[name]
+        p.first_layer, p.num_layers, p.scatter = first_layer, num_layers, int(bool(scatter))
+        return p
+
+    def kept_positions(self, blob, first_layer=0, num_layers=0):
+        """Per decoded layer, a uint32 array [kv_heads, kept] of the kept tokens' source
+        positions (ascending; every token when the blob has no selection)."""
+        ptr = self._handle()
+        p = self._decompress_params(None, first_layer, num_layers)
         src, size, _owner = _bytes_arg(blob)
         info = self.inspect(blob)
-        p.first_layer, p.num_layers = first_layer, num_layers
-        out_dtype = info.dtype if p.dtype == _ffi.KVC_DTYPE_AS_STORED else p.dtype
+        layers = num_layers or info.num_layers - first_layer
+        counts = np.zeros(max(layers, 1), dtype=np.uint32)
         needed = ctypes.c_size_t()
-        st = _ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, None, None, 0,
-                                 ctypes.byref(needed))
-        if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL:
-            _check(st, ptr)
-        item = np.dtype(_NUMPY_OF[out_dtype]).itemsize
-        per_layer = info.num_kv_heads * info.num_tokens * info.head_dim
-        layers = needed.value // (per_layer * item)
-        dims = (layers, info.num_kv_heads, info.num_tokens, info.head_dim)
-        keys = np.empty(dims, dtype=_NUMPY_OF[out_dtype])
-        values = np.empty(dims, dtype=_NUMPY_OF[out_dtype])
+        _check(_ffi.kvc_decompress_positions(ptr, ctypes.byref(p), src, size, counts.ctypes.data,
+                                             None, 0, ctypes.byref(needed)), ptr)
+        flat = np.zeros(max(needed.value, 1), dtype=np.uint32)
+        _check(_ffi.kvc_decompress_positions(ptr, ctypes.byref(p), src, size, None,
+                                             flat.ctypes.data, flat.size, ctypes.byref(needed)),
+               ptr)
+        out, offset = [], 0
+        for count in counts[:layers]:
+            n = int(count) * info.num_kv_heads
+            out.append(flat[offset:offset + n].reshape(info.num_kv_heads, int(count)))
+            offset += n
+        return out
+
+    def kept_mask(self, blob, first_layer=0, num_layers=0):
+        """bool array [layers, kv_heads, num_tokens]: True where a token was kept."""
+        ptr = self._handle()
+        p = self._decompress_params(None, first_layer, num_layers)
+        src, size, _owner = _bytes_arg(blob)
+        info = self.inspect(blob)
+        layers = num_layers or info.num_layers - first_layer
+        mask = np.zeros((layers, info.num_kv_heads, info.num_tokens), dtype=np.uint8)
+        n = ctypes.c_size_t()
+        _check(_ffi.kvc_decompress_mask(ptr, ctypes.byref(p), src, size, mask.ctypes.data,
+                                        mask.nbytes, ctypes.byref(n)), ptr)
+        return mask.astype(bool)
+
+    def decompress(self, blob, dtype=None, first_layer=0, num_layers=0, scatter=False):
+        """(keys, values): [layers, kv_heads, tokens, head_dim] numpy arrays in ``dtype``
+        (None: as stored). bf16 comes back as uint16 holding the bf16 bits. With token selection
+        ``scatter=True`` restores the original length (zeros where tokens were evicted; see
+        kept_mask); otherwise the kept tokens come back, as one array when every layer kept the
+        same number and as lists of per-layer [kv_heads, kept, head_dim] arrays when not."""
+        ptr = self._handle()
+        p = self._decompress_params(dtype, first_layer, num_layers, scatter)
+        src, size, _owner = _bytes_arg(blob)
+        info = self.inspect(blob)
+        layers = num_layers or info.num_layers - first_layer
+        if scatter or info.selection == _ffi.KVC_SELECT_NONE and info.tokens_kept == \
+                info.num_layers * info.num_tokens:
+            counts = [info.num_tokens] * layers
+        else:
+            counts = [a.shape[1] for a in self.kept_positions(blob, first_layer, num_layers)]
+        out_dtype = info.dtype if p.dtype == _ffi.KVC_DTYPE_AS_STORED else p.dtype
+        heads, dim = info.num_kv_heads, info.head_dim
+        total = sum(counts) * heads * dim
+        keys = np.empty(total, dtype=_NUMPY_OF[out_dtype])
+        values = np.empty(total, dtype=_NUMPY_OF[out_dtype])
         n = ctypes.c_size_t()
         _check(_ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, keys.ctypes.data,
                                    values.ctypes.data, keys.nbytes, ctypes.byref(n)), ptr)
-        return keys, values
+        if len(set(counts)) <= 1:
+            dims = (layers, heads, counts[0] if counts else 0, dim)
+            return keys.reshape(dims), values.reshape(dims)
+        bounds = np.cumsum([0] + [c * heads * dim for c in counts])
+        split = [(a[b:e].reshape(heads, c, dim) for a in (keys, values))
+                 for b, e, c in zip(bounds[:-1], bounds[1:], counts)]
+        pairs = [tuple(x) for x in split]
+        return [k for k, _ in pairs], [v for _, v in pairs]
+
+    def estimate(self, shape=None, params=None, *, model=None, tokens=None, dtype="float16"):
+        """Estimate of what compress would give, without data. ``shape``: (layers, kv_heads,
+        tokens, head_dim); or ``model`` (a registry name) with ``tokens``. params default to the
+        model's policy (or the library's defaults)."""
+        s = _versioned(_ffi.kvc_cache_shape, _ffi.kvc_cache_shape_default)
+        if model is not None:
+            adapter = _adapter_handle(model)
+            _check(_ffi.kvc_adapter_cache_shape(adapter, int(tokens or 0),
+                                                _DTYPES[_dtype_name(dtype)], ctypes.byref(s)),
+                   what=f"kvc_adapter_cache_shape({model!r}, tokens={tokens})")
+            if params is None:
+                params = adapter_compress_params(model)
+        else:
+            if shape is None:
+                raise TypeError("estimate: give shape=(layers, kv_heads, tokens, head_dim) or "
+                                "model= and tokens=")
+            for name, value in zip(("num_layers", "num_kv_heads", "num_tokens", "head_dim"),
+                                   shape):
+                _set_field(s, name, int(value))
+            s.dtype = _DTYPES[_dtype_name(dtype)]
+        p = (params if params is not None else CompressParams())._c
+        out = _versioned(_ffi.kvc_estimate_result)
+        _check(_ffi.kvc_estimate(self._handle(), ctypes.byref(p), ctypes.byref(s),
+                                 ctypes.byref(out)), self._ptr)
+        return Estimate(out)
+
+    def validate(self, keys, values, blob, queries=None, model=None, min_cosine=None,
+                 min_snr_db=None, min_attention_coverage=None, max_attention_error=None,
+                 top_k=None, dtype=None):
+        """Validation of a blob against the cache it was made from (and queries): metrics,
+        level, violations, warnings and recommendations. ``model`` names a registry adapter
+        whose policy supplies the attention threshold when the blob has none."""
+        vp = _versioned(_ffi.kvc_validate_params, _ffi.kvc_validate_params_default)
+        for name, value in (("min_cosine", min_cosine), ("min_snr_db", min_snr_db),
+                            ("min_attention_coverage", min_attention_coverage),
+                            ("max_attention_error", max_attention_error), ("top_k", top_k)):
+            if value is not None:
+                _set_field(vp, name, value)
+        shape, k, v, _, _owners = _packed(keys, values, dtype, "validate")
+        qshape, qptr, _qowner = _queries(queries)
+        src, size, _owner = _bytes_arg(blob)
+        out = _versioned(_ffi.kvc_validation)
+        _check(_ffi.kvc_validate(self._handle(), ctypes.byref(vp), _adapter_handle(model),
+                                 ctypes.byref(shape), k, v, _qref(qshape), qptr, src, size,
+                                 ctypes.byref(out)), self._ptr)
+        return Validation(out)
+
+    def benchmark(self, keys, values, params=None, iterations=10, queries=None, dtype=None):
+        """Compresses and decompresses the cache ``iterations`` times: BenchmarkResult."""
+        shape, k, v, _, _owners = _packed(keys, values, dtype, "benchmark")
+        qshape, qptr, _qowner = _queries(queries)
+        p = (params if params is not None else CompressParams())._c
+        out = _versioned(_ffi.kvc_benchmark_result)
+        _check(_ffi.kvc_benchmark(self._handle(), ctypes.byref(p), ctypes.byref(shape), k, v,
+                                  _qref(qshape), qptr, int(iterations), ctypes.byref(out)),
+               self._ptr)
+        return BenchmarkResult(out)
+
+    def set_stats(self, stats):
+        """Attaches a Stats (None detaches): this context's calls then record into it."""
+        handle = stats._handle() if stats is not None else None
+        _check(_ffi.kvc_context_set_stats(self._handle(), handle), self._ptr)
+        self._stats = stats  # keeps it alive while attached
+
+    def load_queries(self, path):
+        """[layers, query_heads, n, head_dim] array of a query file (layer_<i>_query tensors)."""
+        qf = ctypes.POINTER(_ffi.kvc_query_file)()
+        _check(_ffi.kvc_query_file_load(self._handle(), os.fsencode(path), ctypes.byref(qf)),
+               self._ptr)
+        try:
+            q = _versioned(_ffi.kvc_query_shape)
+            layers = ctypes.c_uint32()
+            _check(_ffi.kvc_query_file_get_shape(qf, ctypes.byref(q), ctypes.byref(layers)),
+                   what=f"{os.fspath(path)}: kvc_query_file_get_shape")
+            dims = (layers.value, q.num_query_heads, q.num_queries, q.head_dim)
+            dtype = _NUMPY_OF[q.dtype]
+            count = int(np.prod(dims)) * np.dtype(dtype).itemsize
+            buffer = (ctypes.c_char * count).from_address(_ffi.kvc_query_file_data(qf))
+            return np.frombuffer(buffer, dtype=dtype).reshape(dims).copy()
+        finally:
+            _ffi.kvc_query_file_free(qf)
 
     def quality(self, orig_keys, orig_values, rec_keys, rec_values, min_cosine=None,
                 min_snr_db=None, dtype=None):
@@ -478,6 +710,77 @@ class Context:
                                    name), self._ptr)
 
 
+class Stats:
+    """Thread-safe running figures per model (kvc_stats), shared by any number of contexts:
+    ``ctx.set_stats(stats)``; ``stats[model]`` gives ModelStats. ``close()`` (or ``with``) frees
+    it once no context uses it."""
+
+    def __init__(self):
+        ptr = ctypes.POINTER(_ffi.kvc_stats)()
+        _check(_ffi.kvc_stats_create(ctypes.byref(ptr)), what="kvc_stats_create")
+        self._ptr = ptr
+        self._finalizer = weakref.finalize(self, _ffi.kvc_stats_free, ptr)
+
+    def close(self):
+        if self._ptr is not None:
+            self._finalizer()
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if self._ptr is None:
+            raise ValueError("the kvc Stats is closed")
+        return self._ptr
+
+    def record(self, model_name, metrics):
+        """Records one compress call's Metrics under model_name."""
+        m = _versioned(_ffi.kvc_metrics)
+        for name, _ in _ffi.kvc_metrics._fields_:
+            if name not in ("struct_size", "reserved"):
+                setattr(m, name, getattr(metrics, name))
+        _check(_ffi.kvc_stats_record(self._handle(), (model_name or "").encode(),
+                                     ctypes.byref(m)), what="kvc_stats_record")
+
+    def __len__(self):
+        return _ffi.kvc_stats_model_count(self._handle())
+
+    def __getitem__(self, model_name):
+        out = _versioned(_ffi.kvc_model_stats)
+        _check(_ffi.kvc_stats_get(self._handle(), model_name.encode(), ctypes.byref(out)),
+               what=f"no statistics for model {model_name!r}")
+        return ModelStats(out)
+
+    def models(self):
+        """ModelStats of every model, in the order they were first seen."""
+        out = []
+        for i in range(len(self)):
+            m = _versioned(_ffi.kvc_model_stats)
+            _check(_ffi.kvc_stats_get_index(self._handle(), i, ctypes.byref(m)),
+                   what=f"kvc_stats_get_index({i})")
+            out.append(ModelStats(m))
+        return out
+
+    def reset(self, model_name=None):
+        """Clears one model's figures, or every model's."""
+        _check(_ffi.kvc_stats_reset(self._handle(),
+                                    model_name.encode() if model_name is not None else None),
+               what="kvc_stats_reset")
+
+
+def adapter_compress_params(model):
+    """CompressParams with the policy of the registry model (bits, groups, recent window,
+    attention threshold, sinks, sliding window, model name)."""
+    params = CompressParams()
+    _check(_ffi.kvc_adapter_compress_params(_adapter_handle(model), ctypes.byref(params._c)),
+           what=f"kvc_adapter_compress_params({model!r})")
+    return params
+
+
 def _packed(keys, values, dtype, what):
     if isinstance(keys, (list, tuple)) or isinstance(values, (list, tuple)):
         raise TypeError(f"{what}: takes [layers, kv_heads, tokens, head_dim] arrays, not lists")
@@ -532,19 +835,49 @@ def device_count(kind="cpu"):
     return _ffi.kvc_device_count(_device(kind))
 
 
-def compress(keys, values, params=None, dtype=None, ctx=None):
+def compress(keys, values, params=None, dtype=None, ctx=None, queries=None):
     """Compresses keys and values into one .kvc blob (bytes). See Context.compress."""
-    return _run(ctx, "compress", keys, values, params, dtype)
+    return _run(ctx, "compress", keys, values, params, dtype, queries)
 
 
-def compress_with_metrics(keys, values, params=None, dtype=None, ctx=None):
+def compress_with_metrics(keys, values, params=None, dtype=None, ctx=None, queries=None):
     """(blob, Metrics). See Context.compress_with_metrics."""
-    return _run(ctx, "compress_with_metrics", keys, values, params, dtype)
+    return _run(ctx, "compress_with_metrics", keys, values, params, dtype, queries)
 
 
-def decompress(blob, dtype=None, first_layer=0, num_layers=0, ctx=None):
+def decompress(blob, dtype=None, first_layer=0, num_layers=0, ctx=None, scatter=False):
     """(keys, values) numpy arrays. See Context.decompress."""
-    return _run(ctx, "decompress", blob, dtype, first_layer, num_layers)
+    return _run(ctx, "decompress", blob, dtype, first_layer, num_layers, scatter)
+
+
+def kept_positions(blob, first_layer=0, num_layers=0, ctx=None):
+    """Per layer, [kv_heads, kept] source positions. See Context.kept_positions."""
+    return _run(ctx, "kept_positions", blob, first_layer, num_layers)
+
+
+def kept_mask(blob, first_layer=0, num_layers=0, ctx=None):
+    """bool [layers, kv_heads, tokens]. See Context.kept_mask."""
+    return _run(ctx, "kept_mask", blob, first_layer, num_layers)
+
+
+def estimate(shape=None, params=None, *, model=None, tokens=None, dtype="float16", ctx=None):
+    """Estimate of a compress call. See Context.estimate."""
+    return _run(ctx, "estimate", shape, params, model=model, tokens=tokens, dtype=dtype)
+
+
+def validate(keys, values, blob, queries=None, model=None, ctx=None, **thresholds):
+    """Validation report. See Context.validate."""
+    return _run(ctx, "validate", keys, values, blob, queries, model, **thresholds)
+
+
+def benchmark(keys, values, params=None, iterations=10, queries=None, dtype=None, ctx=None):
+    """BenchmarkResult. See Context.benchmark."""
+    return _run(ctx, "benchmark", keys, values, params, iterations, queries, dtype)
+
+
+def load_queries(path, ctx=None):
+    """[layers, query_heads, n, head_dim] array of a query file. See Context.load_queries."""
+    return _run(ctx, "load_queries", path)
 
 
 def inspect(blob, ctx=None):

@@ -671,6 +671,33 @@ kvc_cache_save.argtypes = [POINTER(kvc_context), c_char_p, POINTER(kvc_cache_sha
                            c_void_p, c_char_p]
 kvc_cache_save.restype = kvc_status
 
+
+class kvc_query_file(Structure):
+    """Opaque."""
+
+
+# kvc_status kvc_query_file_load(kvc_context* ctx, const char* path, kvc_query_file** out_file);
+kvc_query_file_load = lib.kvc_query_file_load
+kvc_query_file_load.argtypes = [POINTER(kvc_context), c_char_p, POINTER(POINTER(kvc_query_file))]
+kvc_query_file_load.restype = kvc_status
+
+# void kvc_query_file_free(kvc_query_file* file);
+kvc_query_file_free = lib.kvc_query_file_free
+kvc_query_file_free.argtypes = [POINTER(kvc_query_file)]
+kvc_query_file_free.restype = None
+
+# kvc_status kvc_query_file_get_shape(const kvc_query_file* file, kvc_query_shape* out_shape,
+#                                     uint32_t* out_num_layers);
+kvc_query_file_get_shape = lib.kvc_query_file_get_shape
+kvc_query_file_get_shape.argtypes = [POINTER(kvc_query_file), POINTER(kvc_query_shape),
+                                     POINTER(c_uint32)]
+kvc_query_file_get_shape.restype = kvc_status
+
+# const void* kvc_query_file_data(const kvc_query_file* file);
+kvc_query_file_data = lib.kvc_query_file_data
+kvc_query_file_data.argtypes = [POINTER(kvc_query_file)]
+kvc_query_file_data.restype = c_void_p
+
 # ---- Adapters ------------------------------------------------------------------------------
 
 
