@@ -64,6 +64,7 @@ func DefaultContextParams() ContextParams {
 type Context struct {
 	ptr      *C.kvc_context
 	progress *cgo.Handle
+	stats    *Stats // kept alive while attached
 }
 
 // NewContext creates a context with default parameters.

@@ -81,6 +81,11 @@ pub struct kvc_adapter {
 }
 
 #[repr(C)]
+pub struct kvc_query_file {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
 pub struct kvc_stats {
     _private: [u8; 0],
 }
@@ -548,6 +553,18 @@ extern "C" {
         values: *const c_void,
         model_name: *const c_char,
     ) -> kvc_status;
+    pub fn kvc_query_file_load(
+        ctx: *mut kvc_context,
+        path: *const c_char,
+        out_file: *mut *mut kvc_query_file,
+    ) -> kvc_status;
+    pub fn kvc_query_file_free(file: *mut kvc_query_file);
+    pub fn kvc_query_file_get_shape(
+        file: *const kvc_query_file,
+        out_shape: *mut kvc_query_shape,
+        out_num_layers: *mut u32,
+    ) -> kvc_status;
+    pub fn kvc_query_file_data(file: *const kvc_query_file) -> *const c_void;
     pub fn kvc_adapter_count() -> u32;
     pub fn kvc_adapter_get(index: u32, out_adapter: *mut *const kvc_adapter) -> kvc_status;
     pub fn kvc_adapter_find(

@@ -14,11 +14,12 @@ use std::os::raw::{c_char, c_void};
 use std::ptr::{self, NonNull};
 
 pub use ffi::{
-    kvc_adapter_info as AdapterInfo, kvc_blob_info as BlobInfo, kvc_cache_shape as Shape,
-    kvc_compress_params as CompressParams, kvc_decompress_params as DecompressParams,
-    kvc_metrics as Metrics, kvc_quality as Quality, kvc_quality_thresholds as QualityThresholds,
-    kvc_query_shape as QueryShape, kvc_validate_params as ValidateParams,
-    kvc_validation as Validation,
+    kvc_adapter_info as AdapterInfo, kvc_benchmark_result as BenchmarkResult,
+    kvc_blob_info as BlobInfo, kvc_cache_shape as Shape, kvc_compress_params as CompressParams,
+    kvc_decompress_params as DecompressParams, kvc_estimate_result as EstimateResult,
+    kvc_metrics as Metrics, kvc_model_stats as ModelStats, kvc_quality as Quality,
+    kvc_quality_thresholds as QualityThresholds, kvc_query_shape as QueryShape,
+    kvc_validate_params as ValidateParams, kvc_validation as Validation,
 };
 
 /// A kvc_status code.
@@ -246,6 +247,7 @@ pub type ProgressBox = Box<dyn FnMut(u64, u64) + Send>;
 pub struct Context {
     ptr: NonNull<ffi::kvc_context>,
     progress: Option<Box<ProgressBox>>,
+    stats: Option<std::sync::Arc<Stats>>,
 }
 
 // SAFETY: a context may move between threads; it is used by one at a time (&mut self).
@@ -276,6 +278,7 @@ impl Context {
         Ok(Context {
             ptr,
             progress: None,
+            stats: None,
         })
     }
 
@@ -859,6 +862,220 @@ impl Drop for Adapter {
         if self.owned {
             unsafe { ffi::kvc_adapter_free(self.ptr) }
         }
+    }
+}
+
+// ---- Estimate, benchmark, statistics ------------------------------------------------------------
+
+impl Context {
+    /// Predicts the blob size, ratio, savings and tokens kept without compressing (kvc_estimate).
+    pub fn estimate(&mut self, p: Option<&CompressParams>, s: &Shape) -> Result<EstimateResult> {
+        let mut e: EstimateResult = sized();
+        let st = unsafe {
+            ffi::kvc_estimate(
+                self.ptr.as_ptr(),
+                p.map_or(ptr::null(), |p| p as *const _),
+                s,
+                &mut e,
+            )
+        };
+        self.check(st)?;
+        Ok(e)
+    }
+
+    /// Compresses and decompresses the cache iterations times (kvc_benchmark).
+    pub fn benchmark(
+        &mut self,
+        p: Option<&CompressParams>,
+        s: &Shape,
+        keys: &[u8],
+        values: &[u8],
+        queries: Option<(&QueryShape, &[u8])>,
+        iterations: u32,
+    ) -> Result<BenchmarkResult> {
+        let mut r: BenchmarkResult = sized();
+        let (qs, qd) = queries.map_or((ptr::null(), ptr::null()), |(q, d)| {
+            (q as *const _, slice_ptr(d))
+        });
+        let st = unsafe {
+            ffi::kvc_benchmark(
+                self.ptr.as_ptr(),
+                p.map_or(ptr::null(), |p| p as *const _),
+                s,
+                slice_ptr(keys),
+                slice_ptr(values),
+                qs,
+                qd,
+                iterations,
+                &mut r,
+            )
+        };
+        self.check(st)?;
+        Ok(r)
+    }
+
+    /// Attaches stats (None detaches): this context's calls record into it. The Arc keeps the
+    /// statistics alive while attached.
+    pub fn set_stats(&mut self, stats: Option<std::sync::Arc<Stats>>) -> Result<()> {
+        let raw = stats.as_ref().map_or(ptr::null_mut(), |s| s.0.as_ptr());
+        let st = unsafe { ffi::kvc_context_set_stats(self.ptr.as_ptr(), raw) };
+        self.check(st)?;
+        self.stats = stats;
+        Ok(())
+    }
+}
+
+// ---- Statistics -------------------------------------------------------------------------------
+
+/// A kvc_stats: thread-safe running figures per model; share it (Arc) across threads.
+pub struct Stats(NonNull<ffi::kvc_stats>);
+
+// SAFETY: a kvc_stats is thread-safe (kvc.h).
+unsafe impl Send for Stats {}
+unsafe impl Sync for Stats {}
+
+impl Stats {
+    /// Empty statistics (kvc_stats_create).
+    pub fn new() -> Result<Stats> {
+        let mut raw = ptr::null_mut();
+        status_result(
+            unsafe { ffi::kvc_stats_create(&mut raw) },
+            "kvc_stats_create failed",
+        )?;
+        Ok(Stats(
+            NonNull::new(raw).expect("kvc_stats_create gave NULL with KVC_OK"),
+        ))
+    }
+
+    /// Records one compress call's metrics under model_name ("" = no model).
+    pub fn record(&self, model_name: &str, m: &Metrics) -> Result<()> {
+        let name = c_string(model_name)?;
+        status_result(
+            unsafe { ffi::kvc_stats_record(self.0.as_ptr(), name.as_ptr(), m) },
+            "kvc_stats_record failed",
+        )
+    }
+
+    /// Models with at least one record.
+    pub fn model_count(&self) -> u32 {
+        unsafe { ffi::kvc_stats_model_count(self.0.as_ptr()) }
+    }
+
+    /// The figures of model_name.
+    pub fn get(&self, model_name: &str) -> Result<ModelStats> {
+        let name = c_string(model_name)?;
+        let mut m: ModelStats = sized();
+        status_result(
+            unsafe { ffi::kvc_stats_get(self.0.as_ptr(), name.as_ptr(), &mut m) },
+            &format!("no statistics for model {model_name}"),
+        )?;
+        Ok(m)
+    }
+
+    /// The figures of the model at index, in first-seen order.
+    pub fn get_index(&self, index: u32) -> Result<ModelStats> {
+        let mut m: ModelStats = sized();
+        status_result(
+            unsafe { ffi::kvc_stats_get_index(self.0.as_ptr(), index, &mut m) },
+            "statistics index out of range",
+        )?;
+        Ok(m)
+    }
+
+    /// Clears the figures of model_name, or of every model with None.
+    pub fn reset(&self, model_name: Option<&str>) -> Result<()> {
+        let name = model_name.map(c_string).transpose()?;
+        status_result(
+            unsafe {
+                ffi::kvc_stats_reset(
+                    self.0.as_ptr(),
+                    name.as_ref().map_or(ptr::null(), |n| n.as_ptr()),
+                )
+            },
+            "kvc_stats_reset failed",
+        )
+    }
+}
+
+impl Drop for Stats {
+    fn drop(&mut self) {
+        unsafe { ffi::kvc_stats_free(self.0.as_ptr()) }
+    }
+}
+
+// ---- Adapter policy ---------------------------------------------------------------------------
+
+impl Adapter {
+    /// The cache shape of the adapter's model for num_tokens tokens of dtype.
+    pub fn cache_shape(&self, num_tokens: u32, dtype: ffi::kvc_dtype) -> Result<Shape> {
+        let mut s: Shape = sized();
+        status_result(
+            unsafe { ffi::kvc_adapter_cache_shape(self.ptr, num_tokens, dtype, &mut s) },
+            "the adapter has no cache shape",
+        )?;
+        Ok(s)
+    }
+
+    /// Sets the policy fields of *p from the adapter (kvc_adapter_compress_params).
+    pub fn apply_to(&self, p: &mut CompressParams) -> Result<()> {
+        status_result(
+            unsafe { ffi::kvc_adapter_compress_params(self.ptr, p) },
+            "kvc_adapter_compress_params failed",
+        )
+    }
+}
+
+// ---- Query files ------------------------------------------------------------------------------
+
+/// A loaded kvc_query_file: query vectors saved beside a cache; immutable.
+pub struct QueryFile(NonNull<ffi::kvc_query_file>);
+
+// SAFETY: a kvc_query_file is immutable once loaded (kvc.h).
+unsafe impl Send for QueryFile {}
+unsafe impl Sync for QueryFile {}
+
+impl Context {
+    /// Loads query vectors (tensors layer_{i}_query) saved beside a cache.
+    pub fn load_query_file(&mut self, path: &str) -> Result<QueryFile> {
+        let cpath = c_string(path)?;
+        let mut raw = ptr::null_mut();
+        let st = unsafe { ffi::kvc_query_file_load(self.ptr.as_ptr(), cpath.as_ptr(), &mut raw) };
+        self.check(st)?;
+        Ok(QueryFile(
+            NonNull::new(raw).expect("kvc_query_file_load gave NULL with KVC_OK"),
+        ))
+    }
+}
+
+impl QueryFile {
+    /// The queries' shape (per layer) and the number of layers they cover.
+    pub fn shape(&self) -> Result<(QueryShape, u32)> {
+        let mut q: QueryShape = sized();
+        let mut layers = 0u32;
+        status_result(
+            unsafe { ffi::kvc_query_file_get_shape(self.0.as_ptr(), &mut q, &mut layers) },
+            "kvc_query_file_get_shape failed",
+        )?;
+        Ok((q, layers))
+    }
+
+    /// The packed [layer][query_head][query][head_dim] queries, borrowed from the file.
+    pub fn data(&self) -> Result<&[u8]> {
+        let (q, layers) = self.shape()?;
+        let n = layers as usize
+            * q.num_query_heads as usize
+            * q.num_queries as usize
+            * q.head_dim as usize
+            * element_size(q.dtype);
+        Ok(unsafe {
+            std::slice::from_raw_parts(ffi::kvc_query_file_data(self.0.as_ptr()).cast(), n)
+        })
+    }
+}
+
+impl Drop for QueryFile {
+    fn drop(&mut self) {
+        unsafe { ffi::kvc_query_file_free(self.0.as_ptr()) }
     }
 }
 
