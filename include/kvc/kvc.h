@@ -460,7 +460,8 @@ KVC_API kvc_status kvc_stats_get(const kvc_stats* stats, const char* model_name,
 /** The figures of the model at index (0 .. count - 1), in the order models were first seen. */
 KVC_API kvc_status kvc_stats_get_index(const kvc_stats* stats, uint32_t index,
                                        kvc_model_stats* out_model_stats);
-/** Clears the figures of model_name, or of every model when model_name is NULL. */
+/** Forgets model_name (it comes back, last, with its next record), or every model when
+ * model_name is NULL. */
 KVC_API kvc_status kvc_stats_reset(kvc_stats* stats, const char* model_name);
 
 /* ---- Quality: one thread at a time per context ------------------------------------------ */

@@ -146,7 +146,7 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
     r.compression_ratio = metrics.compression_ratio;
     r.bandwidth_savings_percent = metrics.bandwidth_savings_percent;
     r.bits_per_element = metrics.bits_per_element;
-    r.tokens_total = dims.num_tokens;
+    r.tokens_total = uint64_t{dims.num_tokens} * dims.num_layers;
     r.tokens_kept = info.tokens_kept;
     r.quality_passed = validation.passed;
     r.quality_level = validation.level;
