@@ -116,7 +116,7 @@ func (s *Stats) At(index int) (ModelStats, error) {
 	return m, statusError(st, "statistics index out of range")
 }
 
-// Reset clears the figures of modelName.
+// Reset forgets modelName (it comes back, last, with its next record).
 func (s *Stats) Reset(modelName string) error {
 	cname := C.CString(modelName)
 	defer C.free(unsafe.Pointer(cname))
@@ -125,7 +125,7 @@ func (s *Stats) Reset(modelName string) error {
 	return statusError(st, "kvc_stats_reset failed")
 }
 
-// ResetAll clears the figures of every model.
+// ResetAll forgets every model.
 func (s *Stats) ResetAll() error {
 	st := C.kvc_stats_reset(s.handle(), nil)
 	runtime.KeepAlive(s)

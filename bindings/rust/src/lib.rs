@@ -982,7 +982,7 @@ impl Stats {
         Ok(m)
     }
 
-    /// Clears the figures of model_name, or of every model with None.
+    /// Forgets model_name (it comes back, last, with its next record), or every model (None).
     pub fn reset(&self, model_name: Option<&str>) -> Result<()> {
         let name = model_name.map(c_string).transpose()?;
         status_result(
