@@ -146,6 +146,7 @@ Command add_models_command(CLI::App& app);
 Command add_adapter_command(CLI::App& app);
 Command add_estimate_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_validate_command(CLI::App& app);
 
 // An adapter as JSON: name, family, attention_type, shape fields, policy, is_builtin, source.
 json adapter_json(const kvc_adapter_info& info);

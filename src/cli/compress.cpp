@@ -29,7 +29,15 @@ struct CompressOptions {
   bool is_verify_skipped = false;
   bool is_pass_required = false;
   bool is_json = false;
+  std::string model;  // a registry adapter whose policy fills the flags not given
   // Which of the options were given.
+  const CLI::Option* model_option = nullptr;
+  const CLI::Option* group_size_option = nullptr;
+  const CLI::Option* recent_option = nullptr;
+  const CLI::Option* threshold_option = nullptr;
+  const CLI::Option* sinks_option = nullptr;
+  const CLI::Option* keep_recent_option = nullptr;
+  const CLI::Option* sliding_window_option = nullptr;
   const CLI::Option* bits_option = nullptr;
   const CLI::Option* key_bits_option = nullptr;
   const CLI::Option* value_bits_option = nullptr;
@@ -59,13 +67,6 @@ const std::map<std::string, int32_t>& selection_choices() {
                                                          {"key-norm", KVC_SELECT_KEY_NORM},
                                                          {"recency", KVC_SELECT_RECENCY}};
   return choices;
-}
-
-std::string selection_name(int32_t selection) {
-  for (const auto& [name, value] : selection_choices()) {
-    if (value == selection) return name;
-  }
-  return "unknown";
 }
 
 std::vector<std::string> violation_texts(const kvc_validation& q, const kvc_quality_thresholds& t,
@@ -116,9 +117,32 @@ std::string error_text(double rmse, double snr_db, double cosine, double max_err
                 max_error);
 }
 
+// Fills the params the flags did not set from the --model adapter's policy.
+void apply_model_policy(CompressOptions& o) {
+  const kvc_adapter* adapter = nullptr;
+  if (kvc_adapter_find(o.model.c_str(), &adapter) != KVC_OK) {
+    throw failure(KVC_ERR_INVALID_ARGUMENT,
+                  "--model " + o.model + " is not a known model (run 'kvc models')");
+  }
+  kvc_compress_params policy = o.params;
+  const kvc_status st = kvc_adapter_compress_params(adapter, &policy);
+  if (st != KVC_OK) throw failure(st, "--model " + o.model + ": cannot read its policy");
+  kvc_compress_params& p = o.params;
+  const auto unset = [](const CLI::Option* option) { return option->count() == 0; };
+  if (unset(o.bits_option) && unset(o.key_bits_option)) p.key_bits = policy.key_bits;
+  if (unset(o.bits_option) && unset(o.value_bits_option)) p.value_bits = policy.value_bits;
+  if (unset(o.group_size_option)) p.group_size = policy.group_size;
+  if (unset(o.recent_option)) p.recent_tokens = policy.recent_tokens;
+  if (unset(o.threshold_option)) p.attention_threshold = policy.attention_threshold;
+  if (unset(o.sinks_option)) p.sink_tokens = policy.sink_tokens;
+  if (unset(o.keep_recent_option)) p.keep_recent = policy.keep_recent;
+  if (unset(o.sliding_window_option)) p.sliding_window = policy.sliding_window;
+}
+
 int run_compress(CompressOptions& o) {
   const auto start = Clock::now();
   kvc_compress_params& p = o.params;
+  if (o.model_option->count() > 0) apply_model_policy(o);
   if (o.bits_option->count() > 0) {
     if (o.key_bits_option->count() == 0) p.key_bits = o.bits;
     if (o.value_bits_option->count() == 0) p.value_bits = o.bits;
@@ -139,8 +163,10 @@ int run_compress(CompressOptions& o) {
   if (shape_status != KVC_OK) throw failure(shape_status, o.input + ": cannot read its shape");
   const void* keys = kvc_cache_keys(cache.get());
   const void* values = kvc_cache_values(cache.get());
-  // The model name travels into the blob (truncated to what the header field holds).
-  std::snprintf(p.model_name, sizeof p.model_name, "%s", kvc_cache_model_name(cache.get()));
+  // The model name travels into the blob (truncated to what the header field holds): --model's,
+  // else the cache file's.
+  std::snprintf(p.model_name, sizeof p.model_name, "%s",
+                o.model.empty() ? kvc_cache_model_name(cache.get()) : o.model.c_str());
   // Queries (optional): the model's query vectors of the last positions, per layer.
   QueryFilePtr query_file;
   kvc_query_shape query_shape{};
@@ -368,11 +394,15 @@ Command add_compress_command(CLI::App& app) {
       sub->add_option("--key-bits", o->params.key_bits, "Bits of keys (overrides --bits)");
   o->value_bits_option =
       sub->add_option("--value-bits", o->params.value_bits, "Bits of values (overrides --bits)");
-  sub->add_option("--group-size", o->params.group_size, "Elements per scale: 32, 64 or 128")
-      ->capture_default_str();
-  sub->add_option("--recent-tokens", o->params.recent_tokens,
-                  "Newest tokens kept in full precision")
-      ->capture_default_str();
+  o->model_option = sub->add_option(
+      "--model", o->model,
+      "Model adapter ('kvc models'): its policy sets every codec and selection flag not given");
+  o->group_size_option =
+      sub->add_option("--group-size", o->params.group_size, "Elements per scale: 32, 64 or 128")
+          ->capture_default_str();
+  o->recent_option = sub->add_option("--recent-tokens", o->params.recent_tokens,
+                                     "Newest tokens kept in full precision")
+                         ->capture_default_str();
   sub->add_option("--zstd-level", o->params.zstd_level,
                   "Zstandard level -7..22; 0 = no entropy stage")
       ->capture_default_str();
@@ -392,9 +422,9 @@ Command add_compress_command(CLI::App& app) {
   sub->add_option("--queries", o->queries,
                   "Query vectors (safetensors, layer_<i>_query [1, q_heads, n, head_dim]) for "
                   "attention selection and attention metrics");
-  sub->add_option("--threshold", o->params.attention_threshold,
-                  "Attention mass the kept tokens must cover, (0, 1]")
-      ->capture_default_str();
+  o->threshold_option = sub->add_option("--threshold", o->params.attention_threshold,
+                                        "Attention mass the kept tokens must cover, (0, 1]")
+                            ->capture_default_str();
   sub->add_option("--keep-ratio", o->params.keep_ratio,
                   "key-norm and recency: share of tokens kept, (0, 1]")
       ->capture_default_str();
@@ -402,13 +432,15 @@ Command add_compress_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--max-tokens", o->params.max_tokens, "Keep at most this many (0 = no limit)")
       ->capture_default_str();
-  sub->add_option("--sinks", o->params.sink_tokens, "First tokens always kept")
-      ->capture_default_str();
-  sub->add_option("--keep-recent", o->params.keep_recent, "Newest tokens always kept")
-      ->capture_default_str();
-  sub->add_option("--sliding-window", o->params.sliding_window,
-                  "Drop tokens before the newest N (sliding-window attention; 0 = off)")
-      ->capture_default_str();
+  o->sinks_option = sub->add_option("--sinks", o->params.sink_tokens, "First tokens always kept")
+                        ->capture_default_str();
+  o->keep_recent_option =
+      sub->add_option("--keep-recent", o->params.keep_recent, "Newest tokens always kept")
+          ->capture_default_str();
+  o->sliding_window_option =
+      sub->add_option("--sliding-window", o->params.sliding_window,
+                      "Drop tokens before the newest N (sliding-window attention; 0 = off)")
+          ->capture_default_str();
   sub->add_flag("--per-head", o->is_per_head, "Each KV head keeps its own tokens");
   CLI::Option* no_verify = sub->add_flag("--no-verify", o->is_verify_skipped,
                                          "Skip the round trip and quality measurement");

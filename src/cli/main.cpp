@@ -67,7 +67,8 @@ int run_main(int argc, char** argv) {
       kvc::cli::add_compress_command(app), kvc::cli::add_decompress_command(app),
       kvc::cli::add_inspect_command(app),  kvc::cli::add_verify_command(app),
       kvc::cli::add_models_command(app),   kvc::cli::add_adapter_command(app),
-      kvc::cli::add_estimate_command(app), kvc::cli::add_bench_command(app)};
+      kvc::cli::add_estimate_command(app), kvc::cli::add_bench_command(app),
+      kvc::cli::add_validate_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
