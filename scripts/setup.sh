@@ -12,8 +12,11 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv python3-pip
+  golang-go
 )
-PIP_PACKAGES=(numpy gguf pytest setuptools wheel)  # setuptools, wheel: pip install bindings/python
+# setuptools, wheel: pip install bindings/python; flatbuffers, xxhash, zstandard: the independent
+# reader of the format (conformance/independent_reader/).
+PIP_PACKAGES=(numpy gguf pytest setuptools wheel flatbuffers xxhash zstandard)
 MODEL_DIR="${KVC_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvc/models}"
 SMOLLM2_GGUF="SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -38,7 +41,7 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import numpy, gguf, pytest, setuptools, wheel' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import numpy, gguf, pytest, setuptools, wheel, flatbuffers, xxhash, zstandard' >/dev/null 2>&1; then
   log "pip install ${PIP_PACKAGES[*]}"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh: sets up, builds, pip-installs the Python binding, runs every test (C++ unit, C API,
-# CLI, Python) via ctest,
+# CLI, Python, the Go and Rust bindings, the conformance runners and the examples) via ctest,
 # then a libFuzzer smoke run of each fuzz target (when clang has libFuzzer) and the ASan+UBSan
 # suite (scripts/test_sanitizers.sh). The last line, "N passed, N failed", counts everything:
 # each ctest test, each fuzz smoke run and each sanitizer ctest test.
@@ -9,6 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Rust (bindings/rust, examples/rust): cargo from PATH or rustup's ~/.cargo/bin.
+if [ -d "$HOME/.cargo/bin" ]; then PATH="$PATH:$HOME/.cargo/bin"; fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "########################################################################################"
+  echo "## WARNING: cargo not found: the Rust binding's tests and example are SKIPPED.         ##"
+  echo "## Install Rust (https://rustup.rs) to run them.                                       ##"
+  echo "########################################################################################"
+fi
 bash scripts/build.sh
 ROOT="$PWD"
 BUILD_DIR="${KVC_BUILD_DIR:-build}"

@@ -260,7 +260,15 @@ void BlobReader::verify_content() const {
 
 void BlobReader::verify_all() const {
   verify_content();
-  for (size_t i = 0; i < refs_.size(); ++i) (void)read_chunk(i);
+  for (size_t i = 0; i + 1 < refs_.size(); i += 2) {
+    // The key and the value chunk of a layer hold the same tokens (schema/README.md §2).
+    const ChunkRecord keys = read_chunk(i);
+    const ChunkRecord values = read_chunk(i + 1);
+    require_intact(keys.token_begin == values.token_begin &&
+                       keys.token_count == values.token_count && keys.positions == values.positions,
+                   "layer " + str(keys.layer) + ": keys and values hold different tokens");
+  }
+  if (refs_.size() % 2 != 0) (void)read_chunk(refs_.size() - 1);
 }
 
 }  // namespace kvc::format

@@ -1,5 +1,8 @@
 # test_layout.py: _ffi mirrors kvc.h: struct layouts and constants as the C compiler sees them.
 import ctypes
+import json
+import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -13,6 +16,10 @@ from conftest import REPO_ROOT
 HEADER = REPO_ROOT / "include" / "kvc" / "kvc.h"
 needs_header = pytest.mark.skipif(not HEADER.is_file(),
                                   reason=f"{HEADER} not found (no source tree)")
+
+
+LAYOUT_JSON = pathlib.Path(os.environ.get("KVC_LAYOUT_JSON") or
+                           REPO_ROOT / "build" / "layout.json")
 
 
 def header_text():
@@ -96,3 +103,20 @@ def test_layouts_and_constants_match_the_c_compiler(tmp_path):
             assert getattr(getattr(_ffi, owner), what).offset == int(value), (owner, what)
         checked += 1
     assert checked > 100
+
+
+@pytest.mark.skipif(not LAYOUT_JSON.is_file() and "KVC_LAYOUT_JSON" not in os.environ,
+                    reason=f"{LAYOUT_JSON} not found: build kvc (tests/abi writes it)")
+def test_every_struct_and_constant_matches_layout_json():
+    """build/layout.json (tests/abi/layout_dump.c): the layouts every binding checks against."""
+    layout = json.loads(LAYOUT_JSON.read_text())
+    assert len(layout["structs"]) >= 10 and len(layout["constants"]) >= 40
+    for name, c in layout["structs"].items():
+        mirror = getattr(_ffi, name)
+        assert (ctypes.sizeof(mirror), ctypes.alignment(mirror)) == (c["size"], c["align"]), name
+        assert [f for f, _ in mirror._fields_] == [f["name"] for f in c["fields"]], name
+        for f in c["fields"]:
+            field = getattr(mirror, f["name"])
+            assert (field.offset, field.size) == (f["offset"], f["size"]), (name, f["name"])
+    for name, value in layout["constants"].items():
+        assert getattr(_ffi, name) == value, name

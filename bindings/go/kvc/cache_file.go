@@ -1,0 +1,90 @@
+// cache_file.go: kvc_cache as *Cache: safetensors KV caches loaded and saved through the library.
+package kvc
+
+/*
+#include <stdlib.h>
+#include <kvc/kvc.h>
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// Cache is a loaded kvc_cache: immutable, safe to share across goroutines until Close.
+type Cache struct {
+	ptr *C.kvc_cache
+}
+
+// LoadCache loads a safetensors KV cache (layer_{i}_key / layer_{i}_value tensors).
+func (c *Context) LoadCache(path string) (*Cache, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var ptr *C.kvc_cache
+	st := C.kvc_cache_load(c.handle(), cpath, &ptr)
+	runtime.KeepAlive(c)
+	if err := c.check(st); err != nil {
+		return nil, err
+	}
+	cache := &Cache{ptr: ptr}
+	runtime.SetFinalizer(cache, (*Cache).Close)
+	return cache, nil
+}
+
+// Close frees the cache; calling it again does nothing.
+func (k *Cache) Close() error {
+	if k.ptr != nil {
+		C.kvc_cache_free(k.ptr)
+		k.ptr = nil
+	}
+	runtime.SetFinalizer(k, nil)
+	return nil
+}
+
+func (k *Cache) handle() *C.kvc_cache {
+	if k == nil || k.ptr == nil {
+		panic("kvc: use of a closed or nil Cache")
+	}
+	return k.ptr
+}
+
+// Shape is the packed shape of the cache.
+func (k *Cache) Shape() Shape {
+	s := Shape{StructSize: uint32(unsafe.Sizeof(Shape{}))}
+	C.kvc_cache_get_shape(k.handle(), s.c())
+	runtime.KeepAlive(k)
+	return s
+}
+
+// Keys is a copy of the packed keys, [layer][kv_heads][tokens][head_dim].
+func (k *Cache) Keys() []byte {
+	b := C.GoBytes(C.kvc_cache_keys(k.handle()), C.int(k.Shape().TensorBytes()))
+	runtime.KeepAlive(k)
+	return b
+}
+
+// Values is a copy of the packed values.
+func (k *Cache) Values() []byte {
+	b := C.GoBytes(C.kvc_cache_values(k.handle()), C.int(k.Shape().TensorBytes()))
+	runtime.KeepAlive(k)
+	return b
+}
+
+// ModelName is the model recorded in the file's metadata ("" when none).
+func (k *Cache) ModelName() string {
+	s := C.GoString(C.kvc_cache_model_name(k.handle()))
+	runtime.KeepAlive(k)
+	return s
+}
+
+// SaveCache writes keys and values as safetensors plus the metadata sidecar, atomically.
+func (c *Context) SaveCache(path string, shape Shape, keys, values []byte, modelName string) error {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	cname := C.CString(modelName)
+	defer C.free(unsafe.Pointer(cname))
+	st := C.kvc_cache_save(c.handle(), cpath, shape.c(), bytesPtr(keys), bytesPtr(values), cname)
+	runtime.KeepAlive(c)
+	return c.check(st)
+}

@@ -1,0 +1,49 @@
+// coverage.rs: ffi.rs declares every function of kvc.h, and lib.rs wraps every one.
+mod common;
+
+use common::repo_path;
+
+/// Declared in kvc.h, not yet wrapped by the safe layer.
+const NOT_YET_WRAPPED: &[&str] = &[];
+
+fn header_functions() -> Vec<String> {
+    let header = std::fs::read_to_string(repo_path(&["include", "kvc", "kvc.h"])).unwrap();
+    let mut names = Vec::new();
+    for part in header.split("KVC_API").skip(1) {
+        let head = &part[..part.find('(').expect("a prototype")];
+        if let Some(name) = head
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+        {
+            if name.starts_with("kvc_") {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_function_is_declared_and_wrapped() {
+    let names = header_functions();
+    assert!(
+        names.len() >= 40,
+        "only {} functions found in kvc.h",
+        names.len()
+    );
+    let src =
+        |f: &str| std::fs::read_to_string(repo_path(&["bindings", "rust", "src", f])).unwrap();
+    let (ffi, lib) = (src("ffi.rs"), src("lib.rs"));
+    for name in &names {
+        assert!(
+            ffi.contains(&format!("pub fn {name}(")),
+            "ffi.rs lacks {name}"
+        );
+        if !NOT_YET_WRAPPED.contains(&name.as_str()) {
+            assert!(
+                lib.contains(&format!("ffi::{name}(")) || lib.contains(&format!("{name};")),
+                "lib.rs does not wrap {name}"
+            );
+        }
+    }
+}
