@@ -732,7 +732,9 @@ void save_kv_safetensors(const std::string& path, const CacheView& cache,
   const CacheDims& dims = cache.dims;
   const uint64_t tensor_bytes = dims.bytes_per_tensor();
 
-  ordered_json header;
+  // An object from the start: operator[] on a null json sets the type before it allocates, so an
+  // allocation failure there leaves an "object" without storage that crashes its destructor.
+  ordered_json header = ordered_json::object();
   header[std::string(kMetadataKey)] = {
       {"num_layers", std::to_string(dims.num_layers)},
       {"num_kv_heads", std::to_string(dims.num_kv_heads)},
