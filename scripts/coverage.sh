@@ -27,11 +27,11 @@ cmake --build "$BUILD_DIR" -j "$JOBS" --target kvc_unit_tests kvc_api_tests \
 if [ -d build/data ] && [ ! -e "$BUILD_DIR/data" ]; then
   ln -s "$PWD/build/data" "$BUILD_DIR/data"
 fi
-PROFILES="$BUILD_DIR/profiles"
+PROFILES="$PWD/$BUILD_DIR/profiles"
 rm -rf "$PROFILES"
 mkdir -p "$PROFILES"
-export LLVM_PROFILE_FILE="$PWD/$PROFILES/%p-%m.profraw"
-(cd "$BUILD_DIR" && ctest -j "$JOBS" --timeout 900 -E '^(Install|Scripts|Cli|Examples|Python)\.' \
+export LLVM_PROFILE_FILE="$PROFILES/%p-%m.profraw"
+(cd "$BUILD_DIR" && ctest -j "$JOBS" --timeout 900 -E '^(Install|Scripts|Cli|Examples|Python|CHeader)\.' \
   >"$PROFILES/ctest.log" 2>&1) || { tail -n 30 "$PROFILES/ctest.log"; exit 1; }
 "$PROFDATA" merge -sparse "$PROFILES"/*.profraw -o "$PROFILES/merged.profdata"
 
