@@ -2,6 +2,7 @@
 // a small constant, and blobs declaring huge sizes ("bombs") fail without allocating them.
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -169,7 +170,7 @@ void expect_bomb_defused(const char* what, const std::vector<unsigned char>& blo
 }
 
 TEST(MemoryBound, HeadersDeclaringHugeCachesFailCleanly) {
-  // 4096 layers x 4096 heads x 2^20 tokens... capped by the reader at 2^40 elements per layer.
+  // Declared caches up to the reader's limits (4096 layers, 2^40 elements per layer) and past them.
   struct Dims {
     const char* name;
     uint32_t layers, heads, tokens, head_dim;
@@ -182,8 +183,7 @@ TEST(MemoryBound, HeadersDeclaringHugeCachesFailCleanly) {
                         {"head_dim 2^31", 1, 1, 1, 1u << 31, false}};
   for (const Dims& b : bombs) {
     const kvc::format::HeaderFields h = bomb_header(b.layers, b.heads, b.tokens, b.head_dim, 16);
-    // Two chunks only: the footer indexes fewer chunks than the header's layers need, unless
-    // the header has one layer; every chunk is a tiny stored section.
+    // One chunk per layer and tensor, each a 64-byte stored section declaring the full size.
     const std::vector<unsigned char> payload(64, 0x11);
     std::vector<kvc::ChunkEncoding> encodings;
     std::vector<std::vector<unsigned char>> payloads;
