@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # test.sh: sets up, builds, pip-installs the Python binding, runs every test (C++ unit, C API,
 # CLI, Python, the Go and Rust bindings, the conformance runners and the examples) via ctest,
-# then a libFuzzer smoke run of each fuzz target (when clang has libFuzzer) and the ASan+UBSan
-# suite (scripts/test_sanitizers.sh). The last line, "N passed, N failed", counts everything:
-# each ctest test, each fuzz smoke run and each sanitizer ctest test.
+# then a libFuzzer smoke run of each fuzz target (when clang has libFuzzer), the ASan+UBSan
+# suite (scripts/test_sanitizers.sh) and the ThreadSanitizer test (scripts/test_tsan.sh). The last
+# line, "N passed, N failed", counts everything: each ctest test, each fuzz smoke run and each
+# sanitizer ctest test.
 # Environment: KVC_FUZZ_SMOKE_SECONDS (per target, default 20; 0 skips), KVC_SANITIZERS=0 skips
-# the sanitizer suite.
+# the ASan+UBSan suite, KVC_TSAN=0 the ThreadSanitizer test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -84,6 +85,12 @@ fi
 if [ "${KVC_SANITIZERS:-1}" != 0 ]; then
   echo "---- sanitizers: ASan + UBSan build in build-asan/"
   bash "$ROOT/scripts/test_sanitizers.sh" 2>&1 | tee "$LOG" || true
+  count_ctest "$LOG"
+fi
+
+if [ "${KVC_TSAN:-1}" != 0 ]; then
+  echo "---- ThreadSanitizer build in build-tsan/"
+  bash "$ROOT/scripts/test_tsan.sh" 2>&1 | tee "$LOG" || true
   count_ctest "$LOG"
 fi
 

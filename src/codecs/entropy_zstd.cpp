@@ -13,6 +13,12 @@ namespace {
 
 constexpr size_t kShuffleTrialBytes = 64 * 1024;  // sample used to decide on shuffling
 
+// Zstandard's working memory comes from operator new like the rest of the library, so an
+// application's allocator (and a failing allocation) sees it too.
+void* zstd_alloc(void*, size_t size) { return ::operator new(size, std::nothrow); }
+void zstd_free(void*, void* address) { ::operator delete(address); }
+constexpr ZSTD_customMem kZstdMemory = {zstd_alloc, zstd_free, nullptr};
+
 }  // namespace
 
 void shuffle_bytes(const unsigned char* src, size_t n, size_t width, unsigned char* dst) {
@@ -41,7 +47,7 @@ void unshuffle_bytes(const unsigned char* src, size_t n, size_t width, unsigned 
   }
 }
 
-SectionEncoder::SectionEncoder() : cctx_(ZSTD_createCCtx()) {
+SectionEncoder::SectionEncoder() : cctx_(ZSTD_createCCtx_advanced(kZstdMemory)) {
   if (cctx_ == nullptr) throw std::bad_alloc();
 }
 
@@ -127,7 +133,7 @@ SectionInfo SectionEncoder::append(SectionKind kind, const void* raw, size_t raw
   return info;
 }
 
-SectionDecoder::SectionDecoder() : dctx_(ZSTD_createDCtx()) {
+SectionDecoder::SectionDecoder() : dctx_(ZSTD_createDCtx_advanced(kZstdMemory)) {
   if (dctx_ == nullptr) throw std::bad_alloc();
 }
 
@@ -155,6 +161,9 @@ void SectionDecoder::decode(const SectionInfo& info, const unsigned char* src, u
     const unsigned long long declared = ZSTD_getFrameContentSize(src, info.stored_bytes);
     require_intact(declared == info.raw_bytes, "zstd frame size does not match the section");
     const size_t got = ZSTD_decompressDCtx(dctx_, target, info.raw_bytes, src, info.stored_bytes);
+    if (ZSTD_isError(got) && ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation) {
+      throw std::bad_alloc();
+    }
     require_intact(!ZSTD_isError(got) && got == info.raw_bytes,
                    std::string("zstd frame does not decode: ") +
                        (ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size"));

@@ -1,6 +1,7 @@
 // entropy_zstd.h: the entropy stage: byte-plane shuffling and Zstandard, one section at a time.
 #pragma once
 
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_customMem: Zstandard allocates through operator new
 #include <zstd.h>
 #include <zstd_errors.h>
 

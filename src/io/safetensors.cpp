@@ -747,34 +747,47 @@ void save_kv_safetensors(const std::string& path, const CacheView& cache,
   const CacheDims& dims = cache.dims;
   const uint64_t tensor_bytes = dims.bytes_per_tensor();
 
-  ordered_json header;
-  header[std::string(kMetadataKey)] = {
-      {"num_layers", std::to_string(dims.num_layers)},
-      {"num_kv_heads", std::to_string(dims.num_kv_heads)},
-      {"seq_len", std::to_string(dims.num_tokens)},
-      {"head_dim", std::to_string(dims.head_dim)},
-      {"dtype", dtype_name(dims.dtype)},
-      {"model_name", model_name},
-  };
+  // Built key by key from empty objects: operator[] on a null json sets the type before it
+  // allocates, and the initializer-list constructor leaks its object when an element throws, so
+  // either would crash or leak when an allocation fails (tests/reliability).
+  ordered_json header = ordered_json::object();
+  ordered_json& metadata = header[std::string(kMetadataKey)];
+  metadata = ordered_json::object();
+  metadata["num_layers"] = std::to_string(dims.num_layers);
+  metadata["num_kv_heads"] = std::to_string(dims.num_kv_heads);
+  metadata["seq_len"] = std::to_string(dims.num_tokens);
+  metadata["head_dim"] = std::to_string(dims.head_dim);
+  metadata["dtype"] = dtype_name(dims.dtype);
+  metadata["model_name"] = model_name;
   uint64_t offset = 0;
   for (uint32_t l = 0; l < dims.num_layers; ++l) {
     for (const char* kind : {"_key", "_value"}) {
-      header["layer_" + std::to_string(l) + kind] = {
-          {"dtype", safetensors_dtype_name(dims.dtype)},
-          {"shape", ordered_json::array({1, dims.num_kv_heads, dims.num_tokens, dims.head_dim})},
-          {"data_offsets", ordered_json::array({offset, offset + tensor_bytes})},
-      };
+      ordered_json& entry = header["layer_" + std::to_string(l) + kind];
+      entry = ordered_json::object();
+      entry["dtype"] = safetensors_dtype_name(dims.dtype);
+      ordered_json& shape = entry["shape"];
+      shape = ordered_json::array();
+      for (const uint64_t n : {uint64_t{1}, uint64_t{dims.num_kv_heads}, uint64_t{dims.num_tokens},
+                               uint64_t{dims.head_dim}}) {
+        shape.push_back(n);
+      }
+      ordered_json& offsets = entry["data_offsets"];
+      offsets = ordered_json::array();
+      offsets.push_back(offset);
+      offsets.push_back(offset + tensor_bytes);
       offset += tensor_bytes;
     }
   }
   std::string header_text = dump_strict(header, -1);
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
 
-  const ordered_json sidecar = {
-      {"num_layers", dims.num_layers},   {"num_kv_heads", dims.num_kv_heads},
-      {"seq_len", dims.num_tokens},      {"head_dim", dims.head_dim},
-      {"dtype", dtype_name(dims.dtype)}, {"model_name", model_name},
-  };
+  ordered_json sidecar = ordered_json::object();
+  sidecar["num_layers"] = dims.num_layers;
+  sidecar["num_kv_heads"] = dims.num_kv_heads;
+  sidecar["seq_len"] = dims.num_tokens;
+  sidecar["head_dim"] = dims.head_dim;
+  sidecar["dtype"] = dtype_name(dims.dtype);
+  sidecar["model_name"] = model_name;
   const std::string sidecar_text = dump_strict(sidecar, 2) + "\n";
 
   {

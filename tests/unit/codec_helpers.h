@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "codecs/cache_codec.h"
 #include "core/cache_view.h"
+#include "core/error.h"
 #include "format/reader.h"
 #include "io/safetensors.h"
 #include "unit/test_data.h"

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "backend/backend.h"
 #include "core/dtype.h"
 #include "unit/test_data.h"
@@ -22,9 +26,11 @@ using kvc_test::float_bits;
 
 bool has_avx2_kernels() {
 #if defined(__x86_64__) || defined(__i386__)
+  // F16C from CPUID leaf 1, as cpu_backend.cpp: clang 14's __builtin_cpu_supports lacks "f16c".
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
   return false;
 #endif

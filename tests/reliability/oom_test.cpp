@@ -1,0 +1,167 @@
+// oom_test.cpp: out-of-memory fault injection: allocation N fails (only N, or N and all later) in
+// compress, decompress, inspect, verify and cache load; every call returns KVC_OK or
+// KVC_ERR_OUT_OF_MEMORY, leaks nothing (LeakSanitizer in the ASan build) and the context works
+// afterwards.
+#include <gtest/gtest.h>
+#include <kvc/kvc.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api/api_helpers.h"
+#include "reliability/fault_loop.h"
+#include "reliability/reliability_helpers.h"
+
+namespace {
+
+using kvc_alloc::Fault;
+using kvc_api_test::Cache;
+using kvc_api_test::Context;
+using kvc_reliability::fault_loop;
+
+// A small cache with the given setting, its blob and its decoded tensors.
+struct Fixture {
+  Cache cache = kvc_api_test::gaussian_cache(2, 2, 70, 64, KVC_DTYPE_F16, 5);
+  kvc_compress_params params;
+  std::vector<unsigned char> blob;
+  kvc_api_test::Decoded decoded;
+
+  explicit Fixture(kvc_context* ctx, const kvc_reliability::Setting& s)
+      : params(kvc_reliability::params_of(s)) {
+    blob = kvc_api_test::compress(ctx, params, cache);
+    decoded = kvc_api_test::decompress(ctx, blob);
+  }
+};
+
+// Checks after a faulted call that ctx still compresses and decompresses to the same bytes.
+void expect_context_usable(kvc_context* ctx, const Fixture& f) {
+  ASSERT_EQ(kvc_api_test::compress(ctx, f.params, f.cache), f.blob);
+  const kvc_api_test::Decoded d = kvc_api_test::decompress(ctx, f.blob);
+  ASSERT_EQ(d.keys, f.decoded.keys);
+  ASSERT_EQ(d.values, f.decoded.values);
+}
+
+class OutOfMemory : public ::testing::TestWithParam<bool> {};  // persistent or transient
+
+TEST_P(OutOfMemory, EveryCallReportsItAndTheContextStaysUsable) {
+  const bool persistent = GetParam();
+  Context ctx;
+  for (const kvc_reliability::Setting& s :
+       {kvc_reliability::sweep_settings()[0], kvc_reliability::sweep_settings()[3]}) {
+    SCOPED_TRACE(s.name);
+    const Fixture f(ctx, s);
+    auto after = [&](kvc_status st) {
+      if (st != KVC_OK) {
+        EXPECT_STREQ(kvc_context_last_error(ctx),
+                     st == KVC_ERR_OUT_OF_MEMORY ? "out of memory" : "");
+      }
+      expect_context_usable(ctx, f);
+    };
+    auto after_cold = [&](kvc_status) { expect_context_usable(ctx, f); };
+
+    std::vector<unsigned char> dst(f.blob.size() + 4096);
+    size_t size = 0;
+    fault_loop(("compress " + s.name).c_str(), Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+               [&] {
+                 return kvc_compress(ctx, &f.params, &f.cache.shape, f.cache.keys.data(),
+                                     f.cache.values.data(), dst.data(), dst.size(), &size, nullptr);
+               },
+               after);
+
+    std::vector<unsigned char> keys(f.decoded.keys.size()), values(keys.size());
+    size_t written = 0;
+    fault_loop(("decompress " + s.name).c_str(), Fault::BadAlloc, persistent,
+               {KVC_ERR_OUT_OF_MEMORY},
+               [&] {
+                 return kvc_decompress(ctx, nullptr, f.blob.data(), f.blob.size(), keys.data(),
+                                       values.data(), keys.size(), &written);
+               },
+               after);
+
+    // Cold: a new context each call, so first-use allocations (Zstandard workspaces, scratch
+    // space) are failed too.
+    fault_loop(("cold compress " + s.name).c_str(), Fault::BadAlloc, persistent,
+               {KVC_ERR_OUT_OF_MEMORY},
+               [&] {
+                 kvc_context* cold = nullptr;
+                 kvc_status st = kvc_context_create(nullptr, &cold);
+                 if (st == KVC_OK) {
+                   st = kvc_compress(cold, &f.params, &f.cache.shape, f.cache.keys.data(),
+                                     f.cache.values.data(), dst.data(), dst.size(), &size, nullptr);
+                 }
+                 kvc_context_free(cold);
+                 return st;
+               },
+               after_cold);
+    fault_loop(("cold decompress " + s.name).c_str(), Fault::BadAlloc, persistent,
+               {KVC_ERR_OUT_OF_MEMORY},
+               [&] {
+                 kvc_context* cold = nullptr;
+                 kvc_status st = kvc_context_create(nullptr, &cold);
+                 if (st == KVC_OK) {
+                   st = kvc_decompress(cold, nullptr, f.blob.data(), f.blob.size(), keys.data(),
+                                       values.data(), keys.size(), &written);
+                 }
+                 kvc_context_free(cold);
+                 return st;
+               },
+               after_cold);
+
+    kvc_blob_info info;
+    info.struct_size = sizeof info;
+    fault_loop(("inspect " + s.name).c_str(), Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+               [&] { return kvc_inspect(ctx, f.blob.data(), f.blob.size(), &info); }, after);
+    fault_loop(("verify " + s.name).c_str(), Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+               [&] { return kvc_verify(ctx, f.blob.data(), f.blob.size()); }, after);
+  }
+}
+
+TEST_P(OutOfMemory, CacheLoadReportsItAndFreesEverything) {
+  const bool persistent = GetParam();
+  Context ctx;
+  const Cache c = kvc_api_test::gaussian_cache(2, 2, 16, 32, KVC_DTYPE_BF16, 9);
+  const std::string path =
+      ::testing::TempDir() + "/kvc_oom_" + std::to_string(getpid()) + ".safetensors";
+  ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), c.values.data(), "m"),
+            KVC_OK);
+  kvc_cache* cache = nullptr;
+  fault_loop(
+      "cache load", Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+      [&] { return kvc_cache_load(ctx, path.c_str(), &cache); },
+      [&](kvc_status st) {
+        if (st != KVC_OK) EXPECT_EQ(cache, nullptr);
+        kvc_cache_free(cache);
+        cache = nullptr;
+        kvc_cache* again = nullptr;
+        ASSERT_EQ(kvc_cache_load(ctx, path.c_str(), &again), KVC_OK);
+        EXPECT_EQ(0, std::memcmp(kvc_cache_keys(again), c.keys.data(), c.keys.size()));
+        kvc_cache_free(again);
+      });
+  kvc_cache_free(cache);
+  std::remove(path.c_str());
+  std::remove((path.substr(0, path.size() - 12) + ".metadata.json").c_str());
+}
+
+TEST(OutOfMemory, ContextCreateReportsIt) {
+  kvc_context* ctx = nullptr;
+  for (bool persistent : {false, true}) {
+    fault_loop(
+        "context create", Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+        [&] { return kvc_context_create(nullptr, &ctx); },
+        [&](kvc_status st) {
+          if (st != KVC_OK) EXPECT_EQ(ctx, nullptr);
+          kvc_context_free(ctx);
+          ctx = nullptr;
+        });
+    kvc_context_free(ctx);
+    ctx = nullptr;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, OutOfMemory, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Persistent" : "Transient"; });
+
+}  // namespace
