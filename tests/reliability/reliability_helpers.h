@@ -45,7 +45,7 @@ inline std::vector<unsigned char> hand_made_blob(
     w.write_header(h);
     for (size_t i = 0; i < chunk_encodings.size(); ++i) {
       w.write_chunk(static_cast<uint32_t>(i / 2), static_cast<kvc::format::TensorKind>(i % 2), 0,
-                    token_count, chunk_encodings[i], payloads[i].data(), payloads[i].size());
+                    token_count, {}, chunk_encodings[i], payloads[i].data(), payloads[i].size());
     }
     const size_t n = w.finish();
     if (w.fits()) break;

@@ -53,7 +53,7 @@ class Sweeper {
     values_.assign(expected_.values.size(), 0xCD);
     try {
       const auto r = codec_.decompress(blob.data(), blob.size(), DecodeRange{}, KVC_DTYPE_AS_STORED,
-                                       keys_.data(), values_.data(), keys_.size());
+                                       false, keys_.data(), values_.data(), keys_.size());
       if (r.fits && keys_ == expected_.keys && values_ == expected_.values) {
         ++c.identical;
         return;
