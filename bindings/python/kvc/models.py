@@ -52,10 +52,11 @@ def load_gguf_model(path, dtype=None):
 
 def default_model_paths():
     """{"stories260K": path, "smollm2": path} of the files this repository uses: the shared data
-    folder (``$KVC_SHARED_DATA`` or ../shared/data next to the checkout) and the model cache of
+    folder (``$KVC_SHARED_DATA``, ``$KVC_SHARED_DIR``/data, or ../shared/data next to the checkout) and the model cache of
     scripts/setup.sh (``$KVC_MODEL_DIR`` or ~/.cache/kvc/models)."""
     repo = Path(__file__).resolve().parents[3]
-    shared = Path(os.environ.get("KVC_SHARED_DATA", repo.parent / "shared" / "data"))
+    shared_dir = Path(os.environ.get("KVC_SHARED_DIR", repo.parent / "shared"))
+    shared = Path(os.environ.get("KVC_SHARED_DATA", shared_dir / "data"))
     cache = Path(os.environ.get("KVC_MODEL_DIR",
                                 Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                                 / "kvc" / "models"))
