@@ -54,7 +54,7 @@ def test_save_and_load_round_trip_in_the_cli_layout(extracted, tmp_path, cli):
     import subprocess
     out = subprocess.run([cli, "compress", str(path), "-o", str(tmp_path / "s.kvc"), "--json"],
                          capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout)["compressed_bytes"] > 0
+    assert json.loads(out.stdout)["compressed_size_bytes"] > 0
 
 
 def test_validate_shape_against_adapters(extracted):

@@ -57,17 +57,18 @@ def main(argv=None):
     parser.add_argument("--quick-test", action="store_true", help="synthetic data, no model")
     parser.add_argument("--model", default="smollm2", help="GGUF path, smollm2 or stories260K")
     parser.add_argument("--text", default=None, help="evaluation text (wiki.test.raw)")
-    parser.add_argument("--bits", default="16,8,4,3,2")
+    parser.add_argument("--bits", default="8,4,3,2", help="16 adds the lossless row")
     parser.add_argument("--groups", default="32,128")
     parser.add_argument("--recent", default="64", help="recent windows (tokens) to add")
     parser.add_argument("--context", type=int, default=384, help="context tokens per window")
     parser.add_argument("--stride", type=int, default=128, help="scored tokens per window")
-    parser.add_argument("--windows", type=int, default=10)
+    parser.add_argument("--windows", type=int, default=6,
+                        help="windows; scored tokens = windows * stride")
     parser.add_argument("--threshold", type=float, default=1.0,
                         help="largest perplexity increase that passes, in percent")
     parser.add_argument("--no-needle", action="store_true")
-    parser.add_argument("--needle-lengths", default="256,512,1024")
-    parser.add_argument("--needle-bits", default="8,4,3,2",
+    parser.add_argument("--needle-lengths", default="256,512")
+    parser.add_argument("--needle-bits", default="8,4,2",
                         help="bits of the settings (largest group, no recent) in the needle test")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="output stem (default: no files)")
