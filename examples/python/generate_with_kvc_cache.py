@@ -1,4 +1,4 @@
-# generate_with_kvc_cache.py: model.generate with a KvcCache; prints the text and the memory it saves.
+# generate_with_kvc_cache.py: model.generate with a KvcCache; prints text and memory saved.
 """usage: KVC_LIBRARY=build/libkvc.so PYTHONPATH=bindings/python \\
        python examples/python/generate_with_kvc_cache.py [stories260K|smollm2|MODEL.gguf]
        [--bits 4] [--group 128] [--block 128] [--keep-recent 64] [--uncompressed-layers 0]

@@ -124,7 +124,8 @@ class KvcLayer(DynamicLayer):
         old_keys, old_values = self._decoded_history()
         if old_keys is None:
             return self.keys, self.values
-        return torch.cat([old_keys, self.keys], dim=-2), torch.cat([old_values, self.values], dim=-2)
+        return (torch.cat([old_keys, self.keys], dim=-2),
+                torch.cat([old_values, self.values], dim=-2))
 
     def get_seq_length(self):
         return self.cumulative_length

@@ -1,4 +1,4 @@
-# kv_utils.py: KV caches of transformers models: extract, save/load, check against an adapter, stats.
+# kv_utils.py: transformers KV caches: extract, save/load, check against an adapter, stats.
 """Utilities between transformers caches and kvc (torch and transformers >= 4.56 needed).
 
 A cache here is either a transformers ``DynamicCache`` or a pair of ``[layers, kv_heads, tokens,

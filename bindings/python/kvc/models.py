@@ -25,7 +25,8 @@ def _without_invalid_pad_id(path):
     if kind != _GGUF_UINT32 or value != 0xFFFFFFFF:
         return Path(path)
     stat = os.stat(path)
-    fixed = Path(tempfile.gettempdir()) / f"kvc-{stat.st_size}-{int(stat.st_mtime)}-{Path(path).name}"
+    name = f"kvc-{stat.st_size}-{int(stat.st_mtime)}-{Path(path).name}"
+    fixed = Path(tempfile.gettempdir()) / name
     if not fixed.is_file():
         patched = bytearray(data)
         struct.pack_into("<I", patched, value_at + 4, 0)
@@ -52,8 +53,9 @@ def load_gguf_model(path, dtype=None):
 
 def default_model_paths():
     """{"stories260K": path, "smollm2": path} of the files this repository uses: the shared data
-    folder (``$KVC_SHARED_DATA``, ``$KVC_SHARED_DIR``/data, or ../shared/data next to the checkout) and the model cache of
-    scripts/setup.sh (``$KVC_MODEL_DIR`` or ~/.cache/kvc/models)."""
+    folder (``$KVC_SHARED_DATA``, ``$KVC_SHARED_DIR``/data, or ../shared/data next to the
+    checkout) and the model cache of scripts/setup.sh (``$KVC_MODEL_DIR`` or
+    ~/.cache/kvc/models)."""
     repo = Path(__file__).resolve().parents[3]
     shared_dir = Path(os.environ.get("KVC_SHARED_DIR", repo.parent / "shared"))
     shared = Path(os.environ.get("KVC_SHARED_DATA", shared_dir / "data"))

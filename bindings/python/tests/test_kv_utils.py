@@ -1,4 +1,4 @@
-# test_kv_utils.py: caches of a transformers run: extract, save/load (CLI layout), adapter check, stats.
+# test_kv_utils.py: transformers caches: extract, save/load (CLI layout), adapter check, stats.
 import json
 
 import numpy as np
