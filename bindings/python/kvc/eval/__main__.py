@@ -67,9 +67,12 @@ def main(argv=None):
     parser.add_argument("--threshold", type=float, default=1.0,
                         help="largest perplexity increase that passes, in percent")
     parser.add_argument("--no-needle", action="store_true")
-    parser.add_argument("--needle-lengths", default="256,512")
+    parser.add_argument("--needle-lengths", default="256,512,1024")
     parser.add_argument("--needle-bits", default="8,4,2",
                         help="bits of the settings (largest group, no recent) in the needle test")
+    parser.add_argument("--perplexity-from", default=None, metavar="JSON",
+                        help="reuse the perplexity results of an earlier run's JSON (same "
+                             "model and settings) and run only the needle test")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="output stem (default: no files)")
     args = parser.parse_args(argv)
@@ -97,8 +100,15 @@ def main(argv=None):
         return lambda done, total: print(f"  {what} {done}/{total} ({time.time() - started:.0f} s)",
                                          file=sys.stderr, flush=True)
 
-    ppl = perplexity.evaluate(model, ids, settings, args.context, args.stride, args.windows,
-                              progress=progress("perplexity window"))
+    if args.perplexity_from:
+        with open(args.perplexity_from) as f:
+            ppl = json.load(f)["perplexity"]
+        if [{k: r[k] for k in ("bits", "group", "recent")} for r in ppl["rows"]] != settings:
+            parser.error(f"{args.perplexity_from} holds other settings than --bits/--groups/"
+                         "--recent ask for")
+    else:
+        ppl = perplexity.evaluate(model, ids, settings, args.context, args.stride, args.windows,
+                                  progress=progress("perplexity window"))
     for row in ppl["rows"]:
         row["passed"] = row["ppl_delta_pct"] <= args.threshold
     results = {"model": str(model_path).rsplit("/", 1)[-1], "text": text_path,

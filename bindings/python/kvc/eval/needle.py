@@ -42,7 +42,7 @@ def _greedy(model, cache, last_token, max_new_tokens, eos_id):
 
 
 def evaluate(model, tokenizer, haystack_ids, settings, lengths=(256, 512, 1024),
-             depths=(0.3, 0.7), max_new_tokens=8, seed=0, compress_dtype=torch.float16,
+             depths=(0.3, 0.7), max_new_tokens=24, seed=0, compress_dtype=torch.float16,
              progress=None):
     """{"lengths", "depths", "trials_per_length", "rows"}: per setting (the first row is the
     uncompressed cache) the share of trials that retrieved the passcode, per length and overall.
