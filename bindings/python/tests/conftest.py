@@ -46,3 +46,36 @@ def cli():
     if not path or not os.access(path, os.X_OK):
         pytest.skip("KVC_CLI does not name the kvc executable (ctest sets it to build/kvc)")
     return path
+
+
+def require_torch_stack():
+    """(torch, transformers); a skip where they are missing, unless KVC_REQUIRE_TORCH=1 (ctest
+    sets it: scripts/setup.sh installs both), where their absence fails the test."""
+    if os.environ.get("KVC_REQUIRE_TORCH") == "1":
+        import torch
+        import transformers
+        return torch, transformers
+    torch = pytest.importorskip("torch", reason="torch is not installed (scripts/setup.sh)")
+    transformers = pytest.importorskip("transformers",
+                                       reason="transformers is not installed (scripts/setup.sh)")
+    return torch, transformers
+
+
+def gguf_model(key):
+    """(model, tokenizer) of "stories260K" or "smollm2" loaded offline; a skip where the file
+    is missing (the KVC_REQUIRE_TORCH=1 run requires stories260K)."""
+    require_torch_stack()
+    from kvc.models import default_model_paths, load_gguf_model
+    path = default_model_paths()[key]
+    if not path.is_file():
+        if key == "stories260K" and os.environ.get("KVC_REQUIRE_TORCH") == "1":
+            pytest.fail(f"{path} not found (set KVC_SHARED_DIR to the folder holding data/)")
+        pytest.skip(f"{path} not found (../shared/data or scripts/setup.sh)")
+    return load_gguf_model(path)
+
+
+@pytest.fixture(scope="session")
+def stories_model():
+    torch, _ = require_torch_stack()
+    torch.set_num_threads(2)
+    return gguf_model("stories260K")
