@@ -80,31 +80,18 @@ SectionInfo SectionEncoder::append(SectionKind kind, const void* raw, size_t raw
       level != 0 && element_width > 1 && raw_bytes % element_width == 0 && raw_bytes > 0;
   bool use_shuffle = can_shuffle && shuffle == ShuffleMode::On;
   if (can_shuffle && shuffle == ShuffleMode::Auto) {
-    // Compress a leading sample both ways and keep the smaller.
+    // Compress a leading sample both ways and keep the smaller. (The section is then compressed
+    // again even when the sample was all of it: with room for only raw_bytes - 1 bytes, Zstandard
+    // may frame its output differently than with a full bound, and the bytes kvc writes must not
+    // change: the conformance vectors pin them.)
     const size_t sample = std::min(raw_bytes, kShuffleTrialBytes) / element_width * element_width;
     const size_t bound = ZSTD_compressBound(sample);
-    trial_.resize(2 * bound + sample);
-    unsigned char* plain_out = trial_.data();
-    unsigned char* planes_out = trial_.data() + bound;
-    unsigned char* shuffled_sample = trial_.data() + 2 * bound;
+    trial_.resize(bound + sample);
+    unsigned char* shuffled_sample = trial_.data() + bound;
     shuffle_bytes(src, sample / element_width, element_width, shuffled_sample);
-    const size_t plain = compress_into(src, sample, level, plain_out, bound);
-    const size_t planes = compress_into(shuffled_sample, sample, level, planes_out, bound);
+    const size_t plain = compress_into(src, sample, level, trial_.data(), bound);
+    const size_t planes = compress_into(shuffled_sample, sample, level, trial_.data(), bound);
     use_shuffle = planes < plain;
-    if (sample == raw_bytes) {
-      // The sample was the whole section: keep the trial's output rather than compressing the
-      // same bytes a third time (Zstandard is deterministic, so the bytes are the same).
-      const size_t written = use_shuffle ? planes : plain;
-      if (written < raw_bytes) {
-        payload.resize(start + written);
-        std::memcpy(payload.data() + start, use_shuffle ? planes_out : plain_out, written);
-        info.encoding = SectionEncoding::Zstd;
-        info.stored_bytes = written;
-        info.shuffle_width = use_shuffle ? static_cast<uint8_t>(element_width) : 0;
-        return info;
-      }
-      use_shuffle = false;  // stored below, unshuffled
-    }
   }
   if (use_shuffle) {
     shuffled_.resize(raw_bytes);
