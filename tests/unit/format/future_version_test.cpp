@@ -21,8 +21,8 @@ namespace {
 
 using test::PackedCache;
 
-// Field ids beyond those of format 1.0 (Header has 13 fields, Chunk 13, Footer 3): a voffset is
-// 4 + 2 * id.
+// Field ids beyond those of format 1.1 (Header has 17 fields, Chunk 14, Section 5, Footer 3): a
+// voffset is 4 + 2 * id.
 constexpr flatbuffers::voffset_t voffset(int id) {
   return static_cast<flatbuffers::voffset_t>(4 + 2 * id);
 }
@@ -51,7 +51,7 @@ std::vector<unsigned char> rewrite(const std::vector<unsigned char>& blob, uint1
   if (extra_fields) future_note = hb.CreateString("written by kvc 9.9 with fields 1.0 lacks");
   // Fields in the order of the generated CreateHeader, so that the bytes match writer.cpp's.
   HeaderBuilder header(hb);
-  if (extra_fields) hb.AddElement<uint64_t>(voffset(14), 0x1122334455667788ull, 0);
+  if (extra_fields) hb.AddElement<uint64_t>(voffset(18), 0x1122334455667788ull, 0);
   header.add_model_name(model_name);
   header.add_zstd_level(h.zstd_level);
   header.add_recent_tokens(h.recent_tokens);
@@ -60,7 +60,7 @@ std::vector<unsigned char> rewrite(const std::vector<unsigned char>& blob, uint1
   header.add_num_kv_heads(h.dims.num_kv_heads);
   header.add_num_layers(h.dims.num_layers);
   header.add_producer(producer);
-  if (extra_fields) hb.AddOffset(voffset(13), future_note);
+  if (extra_fields) hb.AddOffset(voffset(17), future_note);
   header.add_group_size(static_cast<uint16_t>(h.group_size));
   header.add_byte_shuffle(static_cast<uint8_t>(h.byte_shuffle));
   header.add_value_bits(static_cast<uint8_t>(h.value_bits));
@@ -87,7 +87,8 @@ std::vector<unsigned char> rewrite(const std::vector<unsigned char>& blob, uint1
       sections.push_back(sb.Finish());
     }
     auto section_vector = cb.CreateVector(sections);
-    // A later minor may add the kept token positions: a vector this reader ignores.
+    // A later minor may add another vector (as 1.1 added the kept positions): this reader
+    // ignores it.
     flatbuffers::Offset<flatbuffers::Vector<uint32_t>> kept_vector;
     if (extra_fields) {
       std::vector<uint32_t> kept(rec.token_count);
@@ -98,7 +99,7 @@ std::vector<unsigned char> rewrite(const std::vector<unsigned char>& blob, uint1
     c.add_payload_checksum(checksum(rec.payload, rec.payload_bytes));
     c.add_payload_bytes(rec.payload_bytes);
     c.add_sections(section_vector);
-    if (extra_fields) cb.AddOffset(voffset(13), kept_vector);
+    if (extra_fields) cb.AddOffset(voffset(14), kept_vector);
     c.add_quantized_tokens(e.quantized_tokens);
     c.add_token_count(rec.token_count);
     c.add_token_begin(rec.token_begin);
