@@ -80,18 +80,39 @@ SectionInfo SectionEncoder::append(SectionKind kind, const void* raw, size_t raw
       level != 0 && element_width > 1 && raw_bytes % element_width == 0 && raw_bytes > 0;
   bool use_shuffle = can_shuffle && shuffle == ShuffleMode::On;
   if (can_shuffle && shuffle == ShuffleMode::Auto) {
-    // Compress a leading sample both ways and keep the smaller. (The section is then compressed
-    // again even when the sample was all of it: with room for only raw_bytes - 1 bytes, Zstandard
-    // may frame its output differently than with a full bound, and the bytes kvc writes must not
-    // change: the conformance vectors pin them.)
+    // Compress a leading sample both ways and keep the smaller.
     const size_t sample = std::min(raw_bytes, kShuffleTrialBytes) / element_width * element_width;
-    const size_t bound = ZSTD_compressBound(sample);
-    trial_.resize(bound + sample);
-    unsigned char* shuffled_sample = trial_.data() + bound;
-    shuffle_bytes(src, sample / element_width, element_width, shuffled_sample);
-    const size_t plain = compress_into(src, sample, level, trial_.data(), bound);
-    const size_t planes = compress_into(shuffled_sample, sample, level, trial_.data(), bound);
-    use_shuffle = planes < plain;
+    if (sample == raw_bytes) {
+      // The sample is the whole section: compress it both ways exactly as the final pass would
+      // (room for raw_bytes - 1 bytes, so Zstandard frames it the same way) and keep the winner,
+      // instead of compressing the same bytes a third time.
+      trial_.resize(3 * raw_bytes);
+      unsigned char* plain_out = trial_.data();
+      unsigned char* planes_out = trial_.data() + raw_bytes;
+      unsigned char* shuffled = trial_.data() + 2 * raw_bytes;
+      shuffle_bytes(src, raw_bytes / element_width, element_width, shuffled);
+      const size_t plain = compress_into(src, raw_bytes, level, plain_out, raw_bytes - 1);
+      const size_t planes = compress_into(shuffled, raw_bytes, level, planes_out, raw_bytes - 1);
+      if (plain != SIZE_MAX || planes != SIZE_MAX) {
+        const bool shuffled_wins = planes < plain;
+        const size_t written = shuffled_wins ? planes : plain;
+        payload.resize(start + written);
+        std::memcpy(payload.data() + start, shuffled_wins ? planes_out : plain_out, written);
+        info.encoding = SectionEncoding::Zstd;
+        info.stored_bytes = written;
+        info.shuffle_width = shuffled_wins ? static_cast<uint8_t>(element_width) : 0;
+        return info;
+      }
+      level = 0;  // neither fits in fewer bytes than the section: stored below
+    } else {
+      const size_t bound = ZSTD_compressBound(sample);
+      trial_.resize(bound + sample);
+      unsigned char* shuffled_sample = trial_.data() + bound;
+      shuffle_bytes(src, sample / element_width, element_width, shuffled_sample);
+      const size_t plain = compress_into(src, sample, level, trial_.data(), bound);
+      const size_t planes = compress_into(shuffled_sample, sample, level, trial_.data(), bound);
+      use_shuffle = planes < plain;
+    }
   }
   if (use_shuffle) {
     shuffled_.resize(raw_bytes);
