@@ -3,6 +3,7 @@
 #include "codecs/quant_groupwise.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -11,6 +12,28 @@ namespace kvc {
 namespace {
 
 size_t side_size(SideDType s) { return s == SideDType::F16 ? 2 : 4; }
+
+// Whether the largest code of every group decodes (z + (2^bits - 1) * s, in float32, as the
+// decoder computes it) to a finite value of dtype. Scales rounded up to binary16 can carry the
+// top of a group whose maximum lies near float16's largest value (65504) past 65520, which rounds
+// to infinity; float32 scales overshoot far less.
+bool top_codes_finite(const void* scales, const void* zeros, SideDType side, uint64_t groups,
+                      int bits, DType dtype) {
+  const auto top = static_cast<float>((1u << bits) - 1u);
+  for (uint64_t i = 0; i < groups; ++i) {
+    const float scale = side == SideDType::F16 ? f16_to_f32(static_cast<const uint16_t*>(scales)[i])
+                                               : static_cast<const float*>(scales)[i];
+    const float zero = side == SideDType::F16 ? f16_to_f32(static_cast<const uint16_t*>(zeros)[i])
+                                              : static_cast<const float*>(zeros)[i];
+    const float product = top * scale;
+    const float x = zero + product;
+    const bool finite = dtype == DType::F16    ? (f32_to_f16(x) & 0x7C00u) != 0x7C00u
+                        : dtype == DType::BF16 ? (f32_to_bf16(x) & 0x7F80u) != 0x7F80u
+                                               : std::isfinite(x);
+    if (!finite) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -103,6 +126,10 @@ ChunkEncoding TensorEncoder::encode(const TensorView& input, uint32_t heads, uin
     job.scales = scales_.data();
     job.zeros = zeros_.data();
     outcome = backend_.quantize(job);
+    if (outcome == QuantOutcome::Ok && side == SideDType::F16 &&
+        !top_codes_finite(job.scales, job.zeros, side, g.groups(), e.bits, input.dtype)) {
+      outcome = QuantOutcome::SideOverflow;  // float32 scales keep every code finite
+    }
     if (outcome != QuantOutcome::SideOverflow) break;
   }
   if (outcome == QuantOutcome::NonFinite) {

@@ -531,3 +531,30 @@ TEST(CompressBound, IsZeroForAShapeWhoseTokenStrideIsBelowHeadDim) {
 }
 
 }  // namespace
+
+TEST(Compress, ValuesNearTheTopOfFloat16StayFiniteAtEveryBitWidth) {
+  // Regression (roundtrip fuzzer): a binary16 scale rounded up carried z + 255 s of a group whose
+  // maximum is 65504 past 65520, which decoded to infinity.
+  Context ctx;
+  Cache c;
+  c.shape = kvc_api_test::shape(1, 1, 64, 2);
+  const uint16_t pattern[] = {0x6000, 0x7BFF, 0x1700, 0x3F00, 0x0109, 0x0201, 0x7A7F};
+  c.keys.resize(64 * 2 * 2);
+  c.values.resize(c.keys.size());
+  for (size_t i = 0; i < 128; ++i) {
+    std::memcpy(&c.keys[2 * i], &pattern[i % 7], 2);
+    std::memcpy(&c.values[2 * i], &pattern[(i + 3) % 7], 2);
+  }
+  for (const int bits : {2, 3, 4, 8}) {
+    const std::vector<unsigned char> blob =
+        kvc_api_test::compress(ctx, kvc_api_test::params(bits, bits, 128), c);
+    const kvc_api_test::Decoded d = kvc_api_test::decompress(ctx, blob);
+    for (size_t i = 0; i < 128; ++i) {
+      uint16_t k = 0, v = 0;
+      std::memcpy(&k, &d.keys[2 * i], 2);
+      std::memcpy(&v, &d.values[2 * i], 2);
+      EXPECT_NE(k & 0x7C00, 0x7C00) << "bits " << bits << " key " << i;
+      EXPECT_NE(v & 0x7C00, 0x7C00) << "bits " << bits << " value " << i;
+    }
+  }
+}
