@@ -41,7 +41,16 @@ CudaPlugin load() {
         dlsym(handle, "kvc_cuda_plugin_abi_version"));
     auto count = reinterpret_cast<kvc_cuda_plugin_device_count_fn>(
         dlsym(handle, "kvc_cuda_plugin_device_count"));
-    if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION) {
+    auto quantize =
+        reinterpret_cast<kvc_cuda_plugin_quantize_fn>(dlsym(handle, "kvc_cuda_plugin_quantize"));
+    auto dequantize = reinterpret_cast<kvc_cuda_plugin_dequantize_fn>(
+        dlsym(handle, "kvc_cuda_plugin_dequantize"));
+    auto shuffle = reinterpret_cast<kvc_cuda_plugin_shuffle_bytes_fn>(
+        dlsym(handle, "kvc_cuda_plugin_shuffle_bytes"));
+    auto gather = reinterpret_cast<kvc_cuda_plugin_gather_rows_fn>(
+        dlsym(handle, "kvc_cuda_plugin_gather_rows"));
+    if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION ||
+        quantize == nullptr || dequantize == nullptr || shuffle == nullptr || gather == nullptr) {
       plugin.why_not += path + ": not a compatible kvc CUDA plugin; ";
       dlclose(handle);
       continue;
@@ -49,6 +58,10 @@ CudaPlugin load() {
     plugin.loaded = true;
     plugin.why_not.clear();
     plugin.device_count = count;
+    plugin.quantize = quantize;
+    plugin.dequantize = dequantize;
+    plugin.shuffle_bytes = shuffle;
+    plugin.gather_rows = gather;
     return plugin;  // kept open for the life of the process
   }
   return plugin;
