@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 // Bumped whenever an entry point below changes; libkvc.so refuses other versions.
-// 2: group-wise quantize/dequantize, byte shuffle and recent-window gather on device memory.
+// 2: group-wise quantize/dequantize, byte shuffle, recent-window gather, symmetric eigen.
 #define KVC_CUDA_PLUGIN_ABI_VERSION 2u
 
 #ifdef __cplusplus
@@ -77,6 +77,15 @@ typedef int32_t (*kvc_cuda_plugin_gather_rows_fn)(const void* input, uint64_t he
                                                   uint32_t count, uint32_t head_dim, void* output,
                                                   void* stream, char* message,
                                                   size_t message_capacity);
+
+// Eigendecomposition of batch symmetric n x n float matrices at a (the lower triangle of each,
+// column-major, is read: the upper triangle of a row-major matrix), by cuSOLVER syevj (batched
+// for n <= 32); eigenvalues ascending to eigenvalues[b*n + j], unit eigenvector j to
+// vectors[b*n*n + j*n ...]. libcusolver is opened on first use; waits for the stream.
+typedef int32_t (*kvc_cuda_plugin_symmetric_eigen_fn)(const float* a, uint32_t n, uint32_t batch,
+                                                      float* eigenvalues, float* vectors,
+                                                      void* stream, char* message,
+                                                      size_t message_capacity);
 #ifdef __cplusplus
 }
 #endif

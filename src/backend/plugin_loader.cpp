@@ -49,8 +49,11 @@ CudaPlugin load() {
         dlsym(handle, "kvc_cuda_plugin_shuffle_bytes"));
     auto gather = reinterpret_cast<kvc_cuda_plugin_gather_rows_fn>(
         dlsym(handle, "kvc_cuda_plugin_gather_rows"));
+    auto eigen = reinterpret_cast<kvc_cuda_plugin_symmetric_eigen_fn>(
+        dlsym(handle, "kvc_cuda_plugin_symmetric_eigen"));
     if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION ||
-        quantize == nullptr || dequantize == nullptr || shuffle == nullptr || gather == nullptr) {
+        quantize == nullptr || dequantize == nullptr || shuffle == nullptr || gather == nullptr ||
+        eigen == nullptr) {
       plugin.why_not += path + ": not a compatible kvc CUDA plugin; ";
       dlclose(handle);
       continue;
@@ -62,6 +65,7 @@ CudaPlugin load() {
     plugin.dequantize = dequantize;
     plugin.shuffle_bytes = shuffle;
     plugin.gather_rows = gather;
+    plugin.symmetric_eigen = eigen;
     return plugin;  // kept open for the life of the process
   }
   return plugin;

@@ -17,6 +17,7 @@ struct CudaPlugin {
   kvc_cuda_plugin_dequantize_fn dequantize = nullptr;
   kvc_cuda_plugin_shuffle_bytes_fn shuffle_bytes = nullptr;
   kvc_cuda_plugin_gather_rows_fn gather_rows = nullptr;
+  kvc_cuda_plugin_symmetric_eigen_fn symmetric_eigen = nullptr;
 };
 
 // Loads the plugin once (thread-safe); later calls return the same result. Looks next to

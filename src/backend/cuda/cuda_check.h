@@ -32,6 +32,14 @@ inline void check_cuda(int code, const char* call) {
   }
 }
 
+// cuSOLVER and cuBLAS return their own status enums; 0 is success in both.
+inline void check_status(int code, const char* call, const char* library) {
+  if (code != 0) {
+    throw Failure(KVC_ERR_DEVICE,
+                  std::string(call) + ": " + library + " status " + std::to_string(code));
+  }
+}
+
 inline void require(bool condition, const std::string& message) {
   if (!condition) throw Failure(KVC_ERR_INVALID_ARGUMENT, message);
 }
@@ -61,5 +69,8 @@ int32_t guarded(char* message, size_t message_capacity, Body&& body) noexcept {
 
 }  // namespace kvc::cuda
 
-// Every CUDA call of the plugin goes through this: KVC_ERR_DEVICE "<call>: <reason>" on failure.
+// Every CUDA (cuSOLVER) call of the plugin goes through these: KVC_ERR_DEVICE "<call>: <reason>" on
+// failure.
 #define KVC_CUDA_CHECK(call) ::kvc::cuda::check_cuda(static_cast<int>(call), #call)
+#define KVC_CUSOLVER_CHECK(call) \
+  ::kvc::cuda::check_status(static_cast<int>(call), #call, "cuSOLVER")
