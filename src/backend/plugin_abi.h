@@ -5,7 +5,8 @@
 #include <stdint.h>
 
 // Bumped whenever an entry point below changes; libkvc.so refuses other versions.
-// 2: group-wise quantize/dequantize, byte shuffle, recent-window gather, symmetric eigen.
+// 2: group-wise quantize/dequantize, byte shuffle, recent-window gather, symmetric eigen,
+//    attention logits.
 #define KVC_CUDA_PLUGIN_ABI_VERSION 2u
 
 #ifdef __cplusplus
@@ -86,6 +87,18 @@ typedef int32_t (*kvc_cuda_plugin_symmetric_eigen_fn)(const float* a, uint32_t n
                                                       float* eigenvalues, float* vectors,
                                                       void* stream, char* message,
                                                       size_t message_capacity);
+
+// Attention logits for token selection, by cuBLAS (SgemmStridedBatched, one batch per KV head):
+// logits[(qh*num_queries + i)*tokens + t] = (query i of head qh) . (key t of KV head
+// qh / (query_heads / kv_heads)) / sqrt(head_dim). keys are [kv_heads][tokens][head_dim] and
+// queries [query_heads][num_queries][head_dim], packed float32. libcublas is opened on first use;
+// enqueued on the stream, not waited for.
+typedef int32_t (*kvc_cuda_plugin_attention_logits_fn)(const float* keys, const float* queries,
+                                                       uint32_t kv_heads, uint32_t query_heads,
+                                                       uint32_t num_queries, uint32_t tokens,
+                                                       uint32_t head_dim, float* logits,
+                                                       void* stream, char* message,
+                                                       size_t message_capacity);
 #ifdef __cplusplus
 }
 #endif

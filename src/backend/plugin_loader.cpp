@@ -51,9 +51,11 @@ CudaPlugin load() {
         dlsym(handle, "kvc_cuda_plugin_gather_rows"));
     auto eigen = reinterpret_cast<kvc_cuda_plugin_symmetric_eigen_fn>(
         dlsym(handle, "kvc_cuda_plugin_symmetric_eigen"));
+    auto logits = reinterpret_cast<kvc_cuda_plugin_attention_logits_fn>(
+        dlsym(handle, "kvc_cuda_plugin_attention_logits"));
     if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION ||
         quantize == nullptr || dequantize == nullptr || shuffle == nullptr || gather == nullptr ||
-        eigen == nullptr) {
+        eigen == nullptr || logits == nullptr) {
       plugin.why_not += path + ": not a compatible kvc CUDA plugin; ";
       dlclose(handle);
       continue;
@@ -66,6 +68,7 @@ CudaPlugin load() {
     plugin.shuffle_bytes = shuffle;
     plugin.gather_rows = gather;
     plugin.symmetric_eigen = eigen;
+    plugin.attention_logits = logits;
     return plugin;  // kept open for the life of the process
   }
   return plugin;

@@ -74,3 +74,4 @@ int32_t guarded(char* message, size_t message_capacity, Body&& body) noexcept {
 #define KVC_CUDA_CHECK(call) ::kvc::cuda::check_cuda(static_cast<int>(call), #call)
 #define KVC_CUSOLVER_CHECK(call) \
   ::kvc::cuda::check_status(static_cast<int>(call), #call, "cuSOLVER")
+#define KVC_CUBLAS_CHECK(call) ::kvc::cuda::check_status(static_cast<int>(call), #call, "cuBLAS")
