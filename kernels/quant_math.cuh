@@ -278,6 +278,53 @@ KVC_HD unsigned long long quantize_value_group(const StridedTensor& x, uint32_t 
   return kNoFailure;
 }
 
+// ---- one work item of each kernel (a thread's body; the CPU test runs them one by one) -------
+
+// Geometry and settings of one quantized tensor (the quantized tokens only).
+struct QuantShape {
+  uint32_t heads;
+  uint32_t tokens;
+  uint32_t head_dim;
+  int bits;
+  uint32_t group_size;  // for values never above head_dim
+  int32_t side;
+};
+
+KVC_HD uint64_t key_group_count(const QuantShape& s) {
+  return uint64_t{s.heads} * ((uint64_t{s.tokens} + s.group_size - 1) / s.group_size) * s.head_dim;
+}
+
+KVC_HD uint64_t value_group_count(const QuantShape& s) {
+  return uint64_t{s.heads} * s.tokens * ((uint64_t{s.head_dim} + s.group_size - 1) / s.group_size);
+}
+
+// Key group i = (head, token group, channel), in the order of the CPU's group indices.
+KVC_HD unsigned long long quantize_key_item(const StridedTensor& x, const QuantShape& s, uint64_t i,
+                                            void* scales, void* zeros, uint8_t* codes) {
+  const uint64_t token_groups = (uint64_t{s.tokens} + s.group_size - 1) / s.group_size;
+  const uint32_t d = static_cast<uint32_t>(i % s.head_dim);
+  const uint64_t rest = i / s.head_dim;
+  const uint32_t t0 = static_cast<uint32_t>(rest % token_groups) * s.group_size;
+  const uint32_t h = static_cast<uint32_t>(rest / token_groups);
+  const uint32_t rows = s.tokens - t0 < s.group_size ? s.tokens - t0 : s.group_size;
+  return quantize_key_group(x, h, t0, rows, d, s.tokens, s.head_dim, s.bits, s.side, i, scales,
+                            zeros, codes);
+}
+
+// Value group i = (head, token, row group).
+KVC_HD unsigned long long quantize_value_item(const StridedTensor& x, const QuantShape& s,
+                                              uint64_t i, void* scales, void* zeros,
+                                              uint8_t* codes) {
+  const uint64_t row_groups = (uint64_t{s.head_dim} + s.group_size - 1) / s.group_size;
+  const uint32_t d0 = static_cast<uint32_t>(i % row_groups) * s.group_size;
+  const uint64_t row = i / row_groups;
+  const uint32_t t = static_cast<uint32_t>(row % s.tokens);
+  const uint32_t h = static_cast<uint32_t>(row / s.tokens);
+  const uint32_t n = s.head_dim - d0 < s.group_size ? s.head_dim - d0 : s.group_size;
+  return quantize_value_group(x, h, t, d0, n, s.tokens, s.head_dim, s.bits, s.side, i, scales,
+                              zeros, codes);
+}
+
 // ---- bit packing, LSB first --------------------------------------------------------------------
 
 // Byte k of the packed stream of `count` codes (one per byte) of `bits` bits each: bit j of the
@@ -316,6 +363,27 @@ KVC_HD uint64_t group_of(uint32_t h, uint32_t t, uint32_t d, uint32_t tokens, ui
   }
   const uint64_t row_groups = (uint64_t{head_dim} + group_size - 1) / group_size;
   return (uint64_t{h} * tokens + t) * row_groups + d / group_size;
+}
+
+// Element e of a packed code stream, decoded and stored at its (head, token) strides.
+struct DequantTarget {
+  void* output;
+  int32_t dtype;
+  uint64_t head_stride;
+  uint64_t token_stride;
+};
+
+KVC_HD void dequantize_item(const QuantShape& s, bool per_channel_keys, const uint8_t* codes,
+                            const void* scales, const void* zeros, const DequantTarget& out,
+                            uint64_t e) {
+  const uint32_t d = static_cast<uint32_t>(e % s.head_dim);
+  const uint64_t row = e / s.head_dim;
+  const uint32_t t = static_cast<uint32_t>(row % s.tokens);
+  const uint32_t h = static_cast<uint32_t>(row / s.tokens);
+  const uint64_t g = group_of(h, t, d, s.tokens, s.head_dim, s.group_size, per_channel_keys);
+  const float v = dequantized_value(unpacked_code(codes, s.bits, e), load_side(scales, s.side, g),
+                                    load_side(zeros, s.side, g));
+  store_element(out.output, out.dtype, h * out.head_stride + t * out.token_stride + d, v);
 }
 
 // ---- byte-plane shuffle --------------------------------------------------------------------

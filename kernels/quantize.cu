@@ -8,40 +8,22 @@
 
 namespace kvc::kernels {
 
-__global__ void quantize_keys_kernel(StridedTensor x, uint32_t heads, uint32_t tokens,
-                                     uint32_t head_dim, int bits, uint32_t group_size, int32_t side,
-                                     void* scales, void* zeros, uint8_t* codes,
-                                     unsigned long long* failure) {
-  const uint64_t token_groups = (uint64_t{tokens} + group_size - 1) / group_size;
-  const uint64_t groups = uint64_t{heads} * token_groups * head_dim;
+__global__ void quantize_keys_kernel(StridedTensor x, QuantShape s, void* scales, void* zeros,
+                                     uint8_t* codes, unsigned long long* failure) {
+  const uint64_t groups = key_group_count(s);
   for (uint64_t i = blockIdx.x * uint64_t{blockDim.x} + threadIdx.x; i < groups;
        i += uint64_t{gridDim.x} * blockDim.x) {
-    const uint32_t d = static_cast<uint32_t>(i % head_dim);
-    const uint64_t rest = i / head_dim;
-    const uint32_t t0 = static_cast<uint32_t>(rest % token_groups) * group_size;
-    const uint32_t h = static_cast<uint32_t>(rest / token_groups);
-    const uint32_t rows = tokens - t0 < group_size ? tokens - t0 : group_size;
-    const unsigned long long key = quantize_key_group(x, h, t0, rows, d, tokens, head_dim, bits,
-                                                      side, i, scales, zeros, codes);
+    const unsigned long long key = quantize_key_item(x, s, i, scales, zeros, codes);
     if (key != kNoFailure) atomicMin(failure, key);
   }
 }
 
-__global__ void quantize_values_kernel(StridedTensor x, uint32_t heads, uint32_t tokens,
-                                       uint32_t head_dim, int bits, uint32_t group_size,
-                                       int32_t side, void* scales, void* zeros, uint8_t* codes,
-                                       unsigned long long* failure) {
-  const uint64_t row_groups = (uint64_t{head_dim} + group_size - 1) / group_size;
-  const uint64_t groups = uint64_t{heads} * tokens * row_groups;
+__global__ void quantize_values_kernel(StridedTensor x, QuantShape s, void* scales, void* zeros,
+                                       uint8_t* codes, unsigned long long* failure) {
+  const uint64_t groups = value_group_count(s);
   for (uint64_t i = blockIdx.x * uint64_t{blockDim.x} + threadIdx.x; i < groups;
        i += uint64_t{gridDim.x} * blockDim.x) {
-    const uint32_t d0 = static_cast<uint32_t>(i % row_groups) * group_size;
-    const uint64_t row = i / row_groups;
-    const uint32_t t = static_cast<uint32_t>(row % tokens);
-    const uint32_t h = static_cast<uint32_t>(row / tokens);
-    const uint32_t n = head_dim - d0 < group_size ? head_dim - d0 : group_size;
-    const unsigned long long key =
-        quantize_value_group(x, h, t, d0, n, tokens, head_dim, bits, side, i, scales, zeros, codes);
+    const unsigned long long key = quantize_value_item(x, s, i, scales, zeros, codes);
     if (key != kNoFailure) atomicMin(failure, key);
   }
 }
@@ -61,18 +43,13 @@ int launch_quantize(const QuantizeLaunch& q, void* stream) {
   const uint64_t elements = uint64_t{q.heads} * q.tokens * q.head_dim;
   if (elements == 0) return cudaSuccess;
   const StridedTensor x{q.input, q.head_stride, q.token_stride, q.input_dtype};
+  const QuantShape shape{q.heads, q.tokens, q.head_dim, q.bits, q.group_size, q.side};
   if (q.axis == 0) {
-    const uint64_t groups =
-        uint64_t{q.heads} * ((uint64_t{q.tokens} + q.group_size - 1) / q.group_size) * q.head_dim;
-    quantize_keys_kernel<<<blocks_for(groups), kThreadsPerBlock, 0, s>>>(
-        x, q.heads, q.tokens, q.head_dim, q.bits, q.group_size, q.side, q.scales, q.zeros,
-        q.scratch_codes, q.failure);
+    quantize_keys_kernel<<<blocks_for(key_group_count(shape)), kThreadsPerBlock, 0, s>>>(
+        x, shape, q.scales, q.zeros, q.scratch_codes, q.failure);
   } else {
-    const uint64_t groups =
-        uint64_t{q.heads} * q.tokens * ((uint64_t{q.head_dim} + q.group_size - 1) / q.group_size);
-    quantize_values_kernel<<<blocks_for(groups), kThreadsPerBlock, 0, s>>>(
-        x, q.heads, q.tokens, q.head_dim, q.bits, q.group_size, q.side, q.scales, q.zeros,
-        q.scratch_codes, q.failure);
+    quantize_values_kernel<<<blocks_for(value_group_count(shape)), kThreadsPerBlock, 0, s>>>(
+        x, shape, q.scales, q.zeros, q.scratch_codes, q.failure);
   }
   rc = cudaGetLastError();
   if (rc != cudaSuccess) return rc;

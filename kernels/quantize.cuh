@@ -8,16 +8,12 @@
 namespace kvc::kernels {
 
 // Keys: one thread per group (head, token group, channel), i.e. per group index.
-__global__ void quantize_keys_kernel(StridedTensor x, uint32_t heads, uint32_t tokens,
-                                     uint32_t head_dim, int bits, uint32_t group_size, int32_t side,
-                                     void* scales, void* zeros, uint8_t* codes,
-                                     unsigned long long* failure);
+__global__ void quantize_keys_kernel(StridedTensor x, QuantShape s, void* scales, void* zeros,
+                                     uint8_t* codes, unsigned long long* failure);
 
 // Values: one thread per group (head, token, row group).
-__global__ void quantize_values_kernel(StridedTensor x, uint32_t heads, uint32_t tokens,
-                                       uint32_t head_dim, int bits, uint32_t group_size,
-                                       int32_t side, void* scales, void* zeros, uint8_t* codes,
-                                       unsigned long long* failure);
+__global__ void quantize_values_kernel(StridedTensor x, QuantShape s, void* scales, void* zeros,
+                                       uint8_t* codes, unsigned long long* failure);
 
 // One thread per output byte: gathers the codes that overlap it.
 __global__ void pack_codes_kernel(const uint8_t* codes, uint64_t count, int bits, uint8_t* packed,

@@ -44,27 +44,20 @@ QuantOutput twin_quantize(const QuantizeJob& job) {
   const km::StridedTensor x{job.input.base, job.input.head_stride, job.input.token_stride,
                             static_cast<int32_t>(job.input.dtype)};
   const int32_t side = static_cast<int32_t>(job.side);
+  const km::QuantShape shape{g.heads, g.tokens, g.head_dim, g.bits, g.group_size, side};
   unsigned long long failure = km::kNoFailure;
-  for (uint64_t i = 0; i < g.groups(); ++i) {
-    unsigned long long key;
-    if (g.axis == GroupAxis::Tokens) {
-      const uint64_t token_groups = (uint64_t{g.tokens} + g.group_size - 1) / g.group_size;
-      const uint32_t d = static_cast<uint32_t>(i % g.head_dim);
-      const uint32_t t0 = static_cast<uint32_t>((i / g.head_dim) % token_groups) * g.group_size;
-      const uint32_t h = static_cast<uint32_t>(i / g.head_dim / token_groups);
-      key = km::quantize_key_group(x, h, t0, std::min(g.group_size, g.tokens - t0), d, g.tokens,
-                                   g.head_dim, g.bits, side, i, out.scales.data(), out.zeros.data(),
-                                   scratch.data());
-    } else {
-      const uint64_t row_groups = (uint64_t{g.head_dim} + g.group_size - 1) / g.group_size;
-      const uint32_t d0 = static_cast<uint32_t>(i % row_groups) * g.group_size;
-      const uint32_t t = static_cast<uint32_t>((i / row_groups) % g.tokens);
-      const uint32_t h = static_cast<uint32_t>(i / row_groups / g.tokens);
-      key = km::quantize_value_group(x, h, t, d0, std::min(g.group_size, g.head_dim - d0), g.tokens,
-                                     g.head_dim, g.bits, side, i, out.scales.data(),
-                                     out.zeros.data(), scratch.data());
+  if (g.axis == GroupAxis::Tokens) {
+    EXPECT_EQ(km::key_group_count(shape), g.groups());
+    for (uint64_t i = 0; i < g.groups(); ++i) {
+      failure = std::min(failure, km::quantize_key_item(x, shape, i, out.scales.data(),
+                                                        out.zeros.data(), scratch.data()));
     }
-    failure = std::min(failure, key);
+  } else {
+    EXPECT_EQ(km::value_group_count(shape), g.groups());
+    for (uint64_t i = 0; i < g.groups(); ++i) {
+      failure = std::min(failure, km::quantize_value_item(x, shape, i, out.scales.data(),
+                                                          out.zeros.data(), scratch.data()));
+    }
   }
   if (failure != km::kNoFailure) {
     out.outcome = (failure & 1u) ? QuantOutcome::SideOverflow : QuantOutcome::NonFinite;
@@ -79,18 +72,13 @@ QuantOutput twin_quantize(const QuantizeJob& job) {
 // dequantize_kernel, one element after another.
 void twin_dequantize(const DequantizeJob& job) {
   const QuantGeometry& g = job.geometry;
+  const km::QuantShape shape{g.heads, g.tokens,     g.head_dim,
+                             g.bits,  g.group_size, static_cast<int32_t>(job.side)};
+  const km::DequantTarget out{job.output, static_cast<int32_t>(job.output_dtype), job.head_stride,
+                              job.token_stride};
   for (uint64_t e = 0; e < g.elements(); ++e) {
-    const uint32_t d = static_cast<uint32_t>(e % g.head_dim);
-    const uint32_t t = static_cast<uint32_t>((e / g.head_dim) % g.tokens);
-    const uint32_t h = static_cast<uint32_t>(e / g.head_dim / g.tokens);
-    const uint64_t grp =
-        km::group_of(h, t, d, g.tokens, g.head_dim, g.group_size, g.axis == GroupAxis::Tokens);
-    const int32_t side = static_cast<int32_t>(job.side);
-    const float v = km::dequantized_value(km::unpacked_code(job.codes, g.bits, e),
-                                          km::load_side(job.scales, side, grp),
-                                          km::load_side(job.zeros, side, grp));
-    km::store_element(job.output, static_cast<int32_t>(job.output_dtype),
-                      h * job.head_stride + t * job.token_stride + d, v);
+    km::dequantize_item(shape, g.axis == GroupAxis::Tokens, job.codes, job.scales, job.zeros, out,
+                        e);
   }
 }
 
