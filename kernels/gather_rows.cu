@@ -4,6 +4,7 @@
 #include "gather_rows.cuh"
 #include "kernels.h"
 #include "launch_shape.cuh"
+#include "quant_math.cuh"
 
 namespace kvc::kernels {
 
@@ -14,11 +15,8 @@ __global__ void gather_rows_kernel(const uint8_t* input, uint64_t head_stride_by
   const uint64_t total = uint64_t{heads} * count * row_bytes;
   for (uint64_t j = blockIdx.x * uint64_t{blockDim.x} + threadIdx.x; j < total;
        j += uint64_t{gridDim.x} * blockDim.x) {
-    const uint64_t b = j % row_bytes;
-    const uint64_t row = j / row_bytes;
-    const uint64_t t = token_begin + row % count;
-    const uint64_t h = row / count;
-    output[j] = input[h * head_stride_bytes + t * token_stride_bytes + b];
+    output[j] = input[gather_source(j, head_stride_bytes, token_stride_bytes, token_begin, count,
+                                    row_bytes)];
   }
 }
 

@@ -393,4 +393,17 @@ KVC_HD uint64_t shuffle_source(uint64_t j, uint64_t n, uint32_t width) {
   return (j % n) * width + j / n;
 }
 
+// ---- recent-window gather -------------------------------------------------------------------
+
+// Source byte of byte j of the packed rows [heads][count][row_bytes] taken from tokens
+// [token_begin, token_begin + count) of a tensor with the given strides (in bytes).
+KVC_HD uint64_t gather_source(uint64_t j, uint64_t head_stride_bytes, uint64_t token_stride_bytes,
+                              uint32_t token_begin, uint32_t count, uint64_t row_bytes) {
+  const uint64_t b = j % row_bytes;
+  const uint64_t row = j / row_bytes;
+  const uint64_t t = token_begin + row % count;
+  const uint64_t h = row / count;
+  return h * head_stride_bytes + t * token_stride_bytes + b;
+}
+
 }  // namespace kvc::kernels

@@ -309,6 +309,30 @@ TEST(QuantMath, ShufflesBytePlanesAsTheSectionEncoder) {
   }
 }
 
+TEST(QuantMath, GathersTheRecentWindowRowsOfAStridedTensor) {
+  std::mt19937 rng(19);
+  for (DType dtype : {DType::F32, DType::F16}) {
+    const uint32_t heads = 3, tokens = 50, head_dim = 24, begin = 37, count = 13;
+    const StridedInput in = make_input(tricky_values(size_t{heads} * tokens * head_dim, rng, 1),
+                                       heads, tokens, head_dim, 5, dtype);
+    std::vector<unsigned char> expected;  // TensorEncoder::gather, row by row
+    for (uint32_t h = 0; h < heads; ++h) {
+      for (uint32_t t = begin; t < begin + count; ++t) {
+        const unsigned char* row = in.view.row(h, t);
+        expected.insert(expected.end(), row, row + head_dim * dtype_size(dtype));
+      }
+    }
+    const size_t elem = dtype_size(dtype);
+    std::vector<unsigned char> twin(expected.size());
+    for (uint64_t j = 0; j < twin.size(); ++j) {
+      twin[j] =
+          in.bytes[km::gather_source(j, in.view.head_stride * elem, in.view.token_stride * elem,
+                                     begin, count, uint64_t{head_dim} * elem)];
+    }
+    EXPECT_EQ(twin, expected) << dtype_name(dtype);
+  }
+}
+
 // ---- whole tensors ---------------------------------------------------------------------------
 
 TEST(QuantMath, RandomTensorsGiveTheCpuBytesForEveryBitsGroupDTypeAndAxis) {
