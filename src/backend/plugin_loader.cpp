@@ -41,7 +41,21 @@ CudaPlugin load() {
         dlsym(handle, "kvc_cuda_plugin_abi_version"));
     auto count = reinterpret_cast<kvc_cuda_plugin_device_count_fn>(
         dlsym(handle, "kvc_cuda_plugin_device_count"));
-    if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION) {
+    auto quantize =
+        reinterpret_cast<kvc_cuda_plugin_quantize_fn>(dlsym(handle, "kvc_cuda_plugin_quantize"));
+    auto dequantize = reinterpret_cast<kvc_cuda_plugin_dequantize_fn>(
+        dlsym(handle, "kvc_cuda_plugin_dequantize"));
+    auto shuffle = reinterpret_cast<kvc_cuda_plugin_shuffle_bytes_fn>(
+        dlsym(handle, "kvc_cuda_plugin_shuffle_bytes"));
+    auto gather = reinterpret_cast<kvc_cuda_plugin_gather_rows_fn>(
+        dlsym(handle, "kvc_cuda_plugin_gather_rows"));
+    auto eigen = reinterpret_cast<kvc_cuda_plugin_symmetric_eigen_fn>(
+        dlsym(handle, "kvc_cuda_plugin_symmetric_eigen"));
+    auto logits = reinterpret_cast<kvc_cuda_plugin_attention_logits_fn>(
+        dlsym(handle, "kvc_cuda_plugin_attention_logits"));
+    if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION ||
+        quantize == nullptr || dequantize == nullptr || shuffle == nullptr || gather == nullptr ||
+        eigen == nullptr || logits == nullptr) {
       plugin.why_not += path + ": not a compatible kvc CUDA plugin; ";
       dlclose(handle);
       continue;
@@ -49,6 +63,12 @@ CudaPlugin load() {
     plugin.loaded = true;
     plugin.why_not.clear();
     plugin.device_count = count;
+    plugin.quantize = quantize;
+    plugin.dequantize = dequantize;
+    plugin.shuffle_bytes = shuffle;
+    plugin.gather_rows = gather;
+    plugin.symmetric_eigen = eigen;
+    plugin.attention_logits = logits;
     return plugin;  // kept open for the life of the process
   }
   return plugin;

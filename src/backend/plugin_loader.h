@@ -4,12 +4,21 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/plugin_abi.h"
+
 namespace kvc {
 
 struct CudaPlugin {
   bool loaded = false;
   std::string why_not;  // when not loaded: what was tried and why it failed
   int32_t (*device_count)() = nullptr;
+  // Kernels on device memory (plugin_abi.h); all set when loaded.
+  kvc_cuda_plugin_quantize_fn quantize = nullptr;
+  kvc_cuda_plugin_dequantize_fn dequantize = nullptr;
+  kvc_cuda_plugin_shuffle_bytes_fn shuffle_bytes = nullptr;
+  kvc_cuda_plugin_gather_rows_fn gather_rows = nullptr;
+  kvc_cuda_plugin_symmetric_eigen_fn symmetric_eigen = nullptr;
+  kvc_cuda_plugin_attention_logits_fn attention_logits = nullptr;
 };
 
 // Loads the plugin once (thread-safe); later calls return the same result. Looks next to

@@ -1,0 +1,155 @@
+// cuda_quant_bench.cpp: GB/s of the CUDA plugin's quantize and dequantize (bytes read + written)
+// next to a device-to-device cudaMemcpy of the same input, on a 64 MiB fp16 tensor, as a table.
+#include <cuda_runtime.h>
+#include <kvc/kvc.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "backend/plugin_abi.h"
+#include "backend/plugin_loader.h"
+#include "core/dtype.h"
+
+namespace {
+
+constexpr int kIterations = 20;
+
+#define BENCH_CHECK(call)                                               \
+  do {                                                                  \
+    const cudaError_t rc_ = (call);                                     \
+    if (rc_ != cudaSuccess) {                                           \
+      std::fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(rc_)); \
+      std::exit(1);                                                     \
+    }                                                                   \
+  } while (0)
+
+// Milliseconds per call of body, averaged over kIterations after one warm-up call.
+template <class Body>
+double time_ms(Body&& body) {
+  body();
+  BENCH_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t start, stop;
+  BENCH_CHECK(cudaEventCreate(&start));
+  BENCH_CHECK(cudaEventCreate(&stop));
+  BENCH_CHECK(cudaEventRecord(start));
+  for (int i = 0; i < kIterations; ++i) body();
+  BENCH_CHECK(cudaEventRecord(stop));
+  BENCH_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  BENCH_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms / kIterations;
+}
+
+// GB/s of bytes moved (read + written) and of the fp16 input alone (DESIGN.md section 9).
+void row(const char* op, int bits, const char* axis, double bytes, double input_bytes, double ms,
+         double memcpy_gbs) {
+  const double gbs = bytes / (ms * 1e-3) / 1e9;
+  std::printf("| %-10s | %4d | %-6s | %10.1f | %8.3f | %8.1f | %10.1f | %6.1f%% |\n", op, bits,
+              axis, bytes / (1 << 20), ms, gbs, input_bytes / (ms * 1e-3) / 1e9,
+              100.0 * gbs / memcpy_gbs);
+}
+
+}  // namespace
+
+int main() {
+  setenv("KVC_CUDA_PLUGIN", KVC_CUDA_PLUGIN_PATH, 0);
+  if (kvc_device_count(KVC_DEVICE_CUDA) == 0) {
+    std::printf(
+        "no GPU: kvc_device_count(KVC_DEVICE_CUDA) is 0, so there is nothing to measure "
+        "(run this on a machine with a CUDA device; see kernels/README.md)\n");
+    return 0;
+  }
+  const kvc::CudaPlugin& plugin = kvc::cuda_plugin();
+  if (!plugin.loaded) {
+    std::fprintf(stderr, "libkvc_cuda.so did not load: %s\n", plugin.why_not.c_str());
+    return 1;
+  }
+  // 32 heads x 8192 tokens x 128 dims of fp16 = 64 MiB.
+  const uint32_t heads = 32, tokens = 8192, head_dim = 128, group = 64;
+  const size_t elements = size_t{heads} * tokens * head_dim;
+  const size_t input_bytes = elements * 2;
+  std::vector<uint16_t> host(elements);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto& h : host) h = kvc::f32_to_f16(normal(rng));
+  void *input, *copy, *codes, *scales, *zeros, *output;
+  BENCH_CHECK(cudaMalloc(&input, input_bytes));
+  BENCH_CHECK(cudaMalloc(&copy, input_bytes));
+  BENCH_CHECK(cudaMalloc(&output, input_bytes));
+  BENCH_CHECK(cudaMalloc(&codes, elements));
+  BENCH_CHECK(cudaMalloc(&scales, elements / 4));  // fp16, at least one per 8 elements
+  BENCH_CHECK(cudaMalloc(&zeros, elements / 4));
+  BENCH_CHECK(cudaMemcpy(input, host.data(), input_bytes, cudaMemcpyHostToDevice));
+
+  const double memcpy_ms = time_ms(
+      [&] { BENCH_CHECK(cudaMemcpyAsync(copy, input, input_bytes, cudaMemcpyDeviceToDevice)); });
+  const double memcpy_gbs = 2.0 * input_bytes / (memcpy_ms * 1e-3) / 1e9;
+  std::printf("%s, fp16 input %u heads x %u tokens x %u dims (%.0f MiB), group %u, %d runs\n\n",
+              "CUDA quantize/dequantize", heads, tokens, head_dim, input_bytes / 1048576.0, group,
+              kIterations);
+  std::printf(
+      "| op         | bits | axis   | MiB moved  | ms       | GB/s     | input GB/s | memcpy  |\n");
+  std::printf(
+      "|------------|------|--------|------------|----------|----------|------------|---------|\n");
+  row("memcpy d2d", 16, "-", 2.0 * input_bytes, input_bytes, memcpy_ms, memcpy_gbs);
+  char message[256] = {0};
+  for (int axis = 0; axis < 2; ++axis) {
+    for (int bits : {2, 3, 4, 8}) {
+      const uint64_t groups = axis == 0 ? uint64_t{heads} * (tokens / group) * head_dim
+                                        : uint64_t{heads} * tokens * (head_dim / group);
+      const double code_bytes = (double(elements) * bits + 7) / 8;
+      const double moved = input_bytes + code_bytes + 4.0 * groups;
+      kvc_cuda_quantize_args q{};
+      q.input = input;
+      q.head_stride = uint64_t{tokens} * head_dim;
+      q.token_stride = head_dim;
+      q.input_dtype = KVC_DTYPE_F16;
+      q.heads = heads;
+      q.tokens = tokens;
+      q.head_dim = head_dim;
+      q.bits = bits;
+      q.group_size = group;
+      q.axis = axis;
+      q.codes = static_cast<unsigned char*>(codes);
+      q.scales = scales;
+      q.zeros = zeros;
+      int32_t outcome = 0;
+      const double q_ms = time_ms([&] {
+        if (plugin.quantize(&q, &outcome, message, sizeof message) != KVC_OK || outcome != 0) {
+          std::fprintf(stderr, "quantize failed: %s (outcome %d)\n", message, outcome);
+          std::exit(1);
+        }
+      });
+      const char* axis_name = axis == 0 ? "keys" : "values";
+      row("quantize", bits, axis_name, moved, input_bytes, q_ms, memcpy_gbs);
+      kvc_cuda_dequantize_args d{};
+      d.heads = heads;
+      d.tokens = tokens;
+      d.head_dim = head_dim;
+      d.bits = bits;
+      d.group_size = group;
+      d.axis = axis;
+      d.codes = static_cast<const unsigned char*>(codes);
+      d.scales = scales;
+      d.zeros = zeros;
+      d.output = output;
+      d.output_dtype = KVC_DTYPE_F16;
+      d.head_stride = q.head_stride;
+      d.token_stride = head_dim;
+      const double d_ms = time_ms([&] {
+        if (plugin.dequantize(&d, message, sizeof message) != KVC_OK) {
+          std::fprintf(stderr, "dequantize failed: %s\n", message);
+          std::exit(1);
+        }
+      });
+      row("dequantize", bits, axis_name, moved, input_bytes, d_ms, memcpy_gbs);
+    }
+  }
+  std::printf("\nquantize includes its scratch allocation and the wait for its outcome.\n");
+  for (void* p : {input, copy, codes, scales, zeros, output}) cudaFree(p);
+  return 0;
+}
