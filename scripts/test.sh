@@ -3,7 +3,7 @@
 # CLI, Python, the Go and Rust bindings, the conformance runners and the examples) via ctest,
 # then a libFuzzer smoke run of each fuzz target (when clang has libFuzzer), the ASan+UBSan
 # suite (scripts/test_sanitizers.sh) and the ThreadSanitizer test (scripts/test_tsan.sh). The last
-# line, "N passed, N failed", counts everything: each ctest test, each fuzz smoke run and each
+# line, "N passed, N failed, N skipped", counts everything: each ctest test, each fuzz smoke run and each
 # sanitizer ctest test.
 # Environment: KVC_FUZZ_SMOKE_SECONDS (per target, default 20; 0 skips), KVC_SANITIZERS=0 skips
 # the ASan+UBSan suite, KVC_TSAN=0 the ThreadSanitizer test.
@@ -30,8 +30,10 @@ KVC_LIBRARY_ABS="$(realpath "$BUILD_DIR/libkvc.so")"
   'import kvc; assert kvc.__version__ == kvc.version(), kvc.version(); print("kvc", kvc.version())')
 PASSED=0
 FAILED=0
+SKIPPED=0
 
-# Adds the counts of ctest's summary line in log $1 (or one failure when there is none).
+# Adds the counts of ctest's summary line in log $1 (or one failure when there is none). Tests
+# ctest lists as "(Skipped)" (the GPU tests without a GPU) count as skipped, not passed.
 count_ctest() {
   local line
   line="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$1" | tail -n 1)" || true
@@ -42,8 +44,11 @@ count_ctest() {
   local failed total
   failed="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
   total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")"
-  PASSED=$((PASSED + total - failed))
+  local skipped
+  skipped="$(grep -cE '^\s*[0-9]+ - .* \(Skipped\)$' "$1" || true)"
+  PASSED=$((PASSED + total - failed - skipped))
   FAILED=$((FAILED + failed))
+  SKIPPED=$((SKIPPED + skipped))
 }
 
 LOG="$(mktemp)"
@@ -94,5 +99,5 @@ if [ "${KVC_TSAN:-1}" != 0 ]; then
   count_ctest "$LOG"
 fi
 
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]
