@@ -2,58 +2,17 @@
 // params, without compressing.
 #include <kvc/kvc.h>
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
+#include "api/compress_settings.h"
 #include "api/context.h"
 #include "api/guard.h"
 #include "api/versioned_struct.h"
 #include "codecs/cache_codec.h"
 #include "core/cache_view.h"
 #include "metrics/size_estimate.h"
-
-namespace {
-
-kvc_compress_params params_or_defaults(const kvc_compress_params* given) {
-  kvc_compress_params defaults{};
-  kvc_compress_params_default(&defaults, sizeof defaults);
-  return kvc::read_versioned(given, defaults, "kvc_compress_params");
-}
-
-// As kvc_compress reads its params (compress.cpp): the codec fields and the selection.
-kvc::CompressSettings settings_of(const kvc_compress_params& p) {
-  kvc::CompressSettings s;
-  s.key_bits = p.key_bits;
-  s.value_bits = p.value_bits;
-  kvc::require(p.group_size > 0,
-               "group_size " + std::to_string(p.group_size) + " is not 32, 64 or 128");
-  s.group_size = static_cast<uint32_t>(p.group_size);
-  kvc::require(p.recent_tokens >= 0,
-               "recent_tokens " + std::to_string(p.recent_tokens) + " is negative");
-  s.recent_tokens = static_cast<uint32_t>(p.recent_tokens);
-  s.zstd_level = p.zstd_level;
-  const size_t name_length = strnlen(p.model_name, sizeof p.model_name);
-  kvc::require(name_length < sizeof p.model_name,
-               "model_name is not NUL-terminated within 64 bytes");
-  s.model_name.assign(p.model_name, name_length);
-  kvc::SelectionSettings& sel = s.selection;
-  sel.policy = static_cast<kvc::SelectionPolicy>(p.selection);
-  sel.attention_threshold = p.attention_threshold;
-  sel.keep_ratio = p.keep_ratio;
-  sel.min_tokens = p.min_tokens;
-  sel.max_tokens = p.max_tokens;
-  sel.sink_tokens = p.sink_tokens;
-  sel.keep_recent = p.keep_recent;
-  sel.sliding_window = p.sliding_window;
-  kvc::require(p.per_head == 0 || p.per_head == 1,
-               "per_head " + std::to_string(p.per_head) + " is not 0 or 1");
-  sel.per_head = p.per_head == 1;
-  kvc::validate(s);
-  return s;
-}
-
-}  // namespace
 
 extern "C" {
 
@@ -62,8 +21,7 @@ KVC_API kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* par
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
     kvc::require(out_estimate != nullptr, "out_estimate is NULL");
-    const kvc_compress_params p = params_or_defaults(params);
-    const kvc::CompressSettings settings = settings_of(p);
+    const kvc::CompressSettings settings = kvc::api::settings_from(params);
     const kvc::CacheDims dims = kvc::dims_from_shape(*shape);
     const kvc::KeptTokenCount kept = kvc::kept_token_count(settings.selection, dims.num_tokens);
     const kvc::SizeEstimate size = kvc::estimate_blob_size(settings, dims, kept.count);
