@@ -149,8 +149,7 @@ KVC_API kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompre
     for (const kvc::KeptTokens& k : kept) {
       for (uint32_t h = 0; h < dims.num_kv_heads; ++h) {
         for (uint32_t i = 0; i < k.count; ++i) {
-          *out++ =
-              k.positions.empty() ? i : k.positions[(k.per_head ? uint64_t{h} * k.count : 0) + i];
+          *out++ = k.positions.empty() ? i : k.row(h)[i];
         }
       }
     }
@@ -177,16 +176,7 @@ KVC_API kvc_status kvc_decompress_mask(kvc_context* ctx, const kvc_decompress_pa
                                                      std::to_string(needed) + " bytes");
     }
     kvc::require(out_mask != nullptr, "out_mask is NULL");
-    for (size_t l = 0; l < kept.size(); ++l) {
-      const kvc::KeptTokens& k = kept[l];
-      uint8_t* layer = out_mask + l * per_layer;
-      std::memset(layer, k.positions.empty() ? 1 : 0, per_layer);
-      if (k.positions.empty()) continue;
-      for (uint32_t h = 0; h < dims.num_kv_heads; ++h) {
-        const uint32_t* row = k.positions.data() + (k.per_head ? uint64_t{h} * k.count : 0);
-        for (uint32_t i = 0; i < k.count; ++i) layer[uint64_t{h} * dims.num_tokens + row[i]] = 1;
-      }
-    }
+    kvc::fill_kept_mask(kept, dims, out_mask);
   });
 }
 

@@ -112,19 +112,9 @@ KVC_API kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* par
     ctx->codec.decompress(blob, blob_size, kvc::DecodeRange{}, KVC_DTYPE_F32, true, dk.data(),
                           dv.data(), tensor_bytes);
     const uint64_t layer_mask = uint64_t{d.num_kv_heads} * d.num_tokens;
-    std::vector<uint8_t> mask(layer_mask * d.num_layers, 1);
-    const std::vector<kvc::KeptTokens> kept =
-        ctx->codec.kept_tokens(blob, blob_size, kvc::DecodeRange{}, nullptr);
-    for (uint32_t l = 0; l < d.num_layers; ++l) {
-      const kvc::KeptTokens& k = kept[l];
-      if (k.positions.empty()) continue;
-      uint8_t* layer = mask.data() + l * layer_mask;
-      std::fill(layer, layer + layer_mask, uint8_t{0});
-      for (uint32_t head = 0; head < d.num_kv_heads; ++head) {
-        const uint32_t* row = k.positions.data() + (k.per_head ? uint64_t{head} * k.count : 0);
-        for (uint32_t i = 0; i < k.count; ++i) layer[uint64_t{head} * d.num_tokens + row[i]] = 1;
-      }
-    }
+    std::vector<uint8_t> mask(layer_mask * d.num_layers);
+    kvc::fill_kept_mask(ctx->codec.kept_tokens(blob, blob_size, kvc::DecodeRange{}, nullptr), d,
+                        mask.data());
     kvc_cache_shape decoded_shape{};
     decoded_shape.struct_size = sizeof decoded_shape;
     decoded_shape.num_layers = d.num_layers;

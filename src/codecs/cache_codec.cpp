@@ -215,6 +215,20 @@ KeptTokens kept_of(const format::ChunkRecord& rec, const format::HeaderFields& h
 
 }  // namespace
 
+void fill_kept_mask(const std::vector<KeptTokens>& kept, const CacheDims& d, uint8_t* out) {
+  const uint64_t per_layer = uint64_t{d.num_kv_heads} * d.num_tokens;
+  for (size_t l = 0; l < kept.size(); ++l) {
+    const KeptTokens& k = kept[l];
+    uint8_t* layer = out + l * per_layer;
+    std::memset(layer, k.positions.empty() ? 1 : 0, per_layer);
+    if (k.positions.empty()) continue;
+    for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
+      const uint32_t* row = k.row(h);
+      for (uint32_t i = 0; i < k.count; ++i) layer[uint64_t{h} * d.num_tokens + row[i]] = 1;
+    }
+  }
+}
+
 std::vector<KeptTokens> CacheCodec::kept_tokens(const void* blob, size_t blob_bytes,
                                                 const DecodeRange& range, CacheDims* out_dims) {
   const format::BlobReader reader(blob, blob_bytes);
@@ -284,8 +298,7 @@ CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_by
       if (spread) {
         std::memset(out, 0, layer_bytes);
         for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
-          const uint32_t* row =
-              kept.positions.data() + (kept.per_head ? uint64_t{h} * kept.count : 0);
+          const uint32_t* row = kept.row(h);
           for (uint32_t t = 0; t < kept.count; ++t) {
             std::memcpy(out + (uint64_t{h} * d.num_tokens + row[t]) * row_bytes,
                         target + (uint64_t{h} * kept.count + t) * row_bytes, row_bytes);

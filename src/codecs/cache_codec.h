@@ -51,7 +51,15 @@ struct KeptTokens {
   uint32_t count = 0;               // per head
   bool per_head = false;            // positions has a row per head
   std::vector<uint32_t> positions;  // empty: every token, in order
+
+  // Head's row of positions (only when positions is not empty).
+  const uint32_t* row(uint32_t head) const {
+    return positions.data() + (per_head ? uint64_t{head} * count : 0);
+  }
 };
+
+// Writes the [layer][head][token] mask of kept (1 = kept) for caches of dims into out.
+void fill_kept_mask(const std::vector<KeptTokens>& kept, const CacheDims& dims, uint8_t* out);
 
 // Reusable encoder/decoder state of one context (scratch buffers, zstd contexts).
 class CacheCodec {
