@@ -66,9 +66,15 @@ typedef struct kvc_context kvc_context;
 /* A model adapter (see the Adapters section); declared here because other sections take one. */
 typedef struct kvc_adapter kvc_adapter;
 
+/* A KVC_DEVICE_CUDA context works on caches in GPU memory: kvc_compress, kvc_compress_layers and
+ * kvc_compress_with_queries read keys and values from device memory of its device (queries stay
+ * in host memory), and kvc_decompress writes device memory; blobs and every other argument are
+ * host memory, and every other call (validate, benchmark, quality, ...) takes host memory as on a
+ * CPU context. It gives the same blob bytes as a CPU context. Creating one fails with
+ * KVC_ERR_DEVICE when libkvc_cuda.so or the device is missing (kvc_device_count says which). */
 typedef struct kvc_context_params {
   uint32_t struct_size; /* sizeof(kvc_context_params) as the caller compiled it */
-  kvc_device device;    /* KVC_DEVICE_CPU (default) */
+  kvc_device device;    /* KVC_DEVICE_CPU (default) or KVC_DEVICE_CUDA */
   int32_t device_index; /* which device of that kind; 0 */
 } kvc_context_params;
 
@@ -78,6 +84,10 @@ KVC_API kvc_status kvc_context_params_default(kvc_context_params* params, uint32
 KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx);
 /** Frees a context; NULL is a no-op. */
 KVC_API void kvc_context_free(kvc_context* ctx);
+/** CUDA contexts: the cudaStream_t (passed as void*) their device work is enqueued on; NULL (the
+ * default) is the default stream. Calls return once their device work is complete. A CPU context
+ * accepts only NULL. */
+KVC_API kvc_status kvc_context_set_stream(kvc_context* ctx, void* stream);
 /** Detail of the last failed call on ctx; "" after a success; valid until the next call. */
 KVC_API const char* kvc_context_last_error(const kvc_context* ctx);
 

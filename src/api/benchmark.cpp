@@ -11,6 +11,7 @@
 #include "api/context.h"
 #include "api/guard.h"
 #include "api/versioned_struct.h"
+#include "backend/cuda_device_backend.h"
 #include "core/cache_view.h"
 
 namespace {
@@ -77,7 +78,34 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
     }
     std::vector<unsigned char> blob(bound);
     const size_t tensor_capacity = dims.num_layers * dims.bytes_per_tensor();
-    std::vector<unsigned char> decoded_keys(tensor_capacity), decoded_values(tensor_capacity);
+    // On a CUDA context the timed calls compress from and decompress into device memory: the
+    // caller's host cache is copied there once, before the clock starts.
+    const bool device = ctx->device_backend != nullptr;
+    std::vector<unsigned char> decoded_keys(device ? 0 : tensor_capacity),
+        decoded_values(device ? 0 : tensor_capacity);
+    const void* timed_keys = keys;
+    const void* timed_values = values;
+    void* decoded_keys_at = decoded_keys.data();
+    void* decoded_values_at = decoded_values.data();
+    kvc::DeviceAllocation device_buffers[4];
+    if (device) {
+      const kvc::CacheView view = kvc::view_from_packed(*shape, keys, values);
+      const uint64_t extent =
+          static_cast<uint64_t>(static_cast<const unsigned char*>(view.keys.back()) -
+                                static_cast<const unsigned char*>(view.keys.front())) +
+          ((uint64_t{dims.num_kv_heads} - 1) * view.head_stride +
+           (uint64_t{dims.num_tokens} - 1) * view.token_stride + dims.head_dim) *
+              kvc::dtype_size(dims.dtype);
+      const kvc::CudaDeviceBackend& gpu = *ctx->device_backend;
+      for (int i = 0; i < 4; ++i)
+        device_buffers[i] = gpu.allocate(i < 2 ? extent : tensor_capacity);
+      gpu.upload(device_buffers[0].get(), keys, extent);
+      gpu.upload(device_buffers[1].get(), values, extent);
+      timed_keys = device_buffers[0].get();
+      timed_values = device_buffers[1].get();
+      decoded_keys_at = device_buffers[2].get();
+      decoded_values_at = device_buffers[3].get();
+    }
 
     // The context's stats see only the caller's own calls, not the benchmark's.
     kvc_stats* const attached_stats = ctx->stats;
@@ -94,15 +122,15 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
     auto compress_once = [&] {
       metrics.struct_size = sizeof metrics;
       check(ctx,
-            kvc_compress_with_queries(ctx, params, shape, keys, values, query_shape, queries,
-                                      blob.data(), blob.size(), &blob_bytes, &metrics),
+            kvc_compress_with_queries(ctx, params, shape, timed_keys, timed_values, query_shape,
+                                      queries, blob.data(), blob.size(), &blob_bytes, &metrics),
             "kvc_compress_with_queries");
     };
     auto decompress_once = [&] {
       size_t tensor_bytes = 0;
       check(ctx,
-            kvc_decompress(ctx, nullptr, blob.data(), blob_bytes, decoded_keys.data(),
-                           decoded_values.data(), tensor_capacity, &tensor_bytes),
+            kvc_decompress(ctx, nullptr, blob.data(), blob_bytes, decoded_keys_at,
+                           decoded_values_at, tensor_capacity, &tensor_bytes),
             "kvc_decompress");
     };
 

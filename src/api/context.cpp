@@ -3,6 +3,7 @@
 
 #include <kvc/kvc.h>
 
+#include <memory>
 #include <new>
 #include <string>
 
@@ -39,13 +40,15 @@ KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_cont
       if (!plugin.loaded) {
         throw kvc::Error(KVC_ERR_DEVICE, "no CUDA backend: " + plugin.why_not);
       }
+      kvc::require(p.device_index >= 0,
+                   "device_index " + std::to_string(p.device_index) + " is negative");
       if (plugin.device_count() <= p.device_index) {
         throw kvc::Error(KVC_ERR_DEVICE, "no CUDA device " + std::to_string(p.device_index) +
                                              " (found " + std::to_string(plugin.device_count()) +
                                              ")");
       }
-      throw kvc::Error(KVC_ERR_DEVICE,
-                       "CUDA compression kernels are not in this release; use KVC_DEVICE_CPU");
+      *out_ctx = new kvc_context(std::make_unique<kvc::CudaDeviceBackend>(plugin, p.device_index));
+      return;
     }
     kvc::require(p.device == KVC_DEVICE_CPU, "device " + std::to_string(p.device) +
                                                  " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");
@@ -63,6 +66,16 @@ KVC_API kvc_status kvc_context_set_progress(kvc_context* ctx, kvc_progress_fn ca
     ctx->codec.set_progress([callback, user_data](uint64_t done, uint64_t total) {
       if (callback != nullptr) callback(user_data, done, total);
     });
+  });
+}
+
+KVC_API kvc_status kvc_context_set_stream(kvc_context* ctx, void* stream) {
+  return kvc::guarded(ctx, [&] {
+    if (ctx->device_backend == nullptr) {
+      kvc::require(stream == nullptr, "a stream was given to a KVC_DEVICE_CPU context");
+      return;
+    }
+    ctx->device_backend->set_stream(stream);
   });
 }
 

@@ -4,13 +4,25 @@
 
 #include <kvc/kvc.h>
 
+#include <memory>
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/cuda_device_backend.h"
 #include "codecs/cache_codec.h"
 
 struct kvc_context {
   explicit kvc_context(const kvc::Backend& b) : backend(b), codec(b) {}
+  // A KVC_DEVICE_CUDA context, which owns its device backend.
+  explicit kvc_context(std::unique_ptr<kvc::CudaDeviceBackend> device)
+      : device_backend(std::move(device)), backend(*device_backend), codec(backend) {}
+
+  // The codec of the calls that take host memory on every context (validate, benchmark).
+  kvc::CacheCodec& host_codec() {
+    if (device_backend == nullptr) return codec;
+    if (host_codec_ == nullptr) host_codec_ = std::make_unique<kvc::CacheCodec>(kvc::cpu_backend());
+    return *host_codec_;
+  }
 
   kvc_status set_error(kvc_status code, const char* message) noexcept {
     try {
@@ -25,8 +37,12 @@ struct kvc_context {
     return KVC_OK;
   }
 
-  const kvc::Backend& backend;
+  std::unique_ptr<kvc::CudaDeviceBackend> device_backend;  // CUDA contexts; before backend
+  const kvc::Backend& backend;  // cache memory: host, or the device of device_backend
   kvc::CacheCodec codec;
   std::string last_error;
   kvc_stats* stats = nullptr;  // borrowed (kvc_context_set_stats); thread-safe itself
+
+ private:
+  std::unique_ptr<kvc::CacheCodec> host_codec_;
 };

@@ -109,8 +109,8 @@ KVC_API kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* par
     // The blob decoded at the original length in float32, and which tokens it kept.
     const uint64_t tensor_bytes = 4 * uint64_t{d.num_layers} * d.elements_per_tensor();
     std::vector<float> dk(tensor_bytes / 4), dv(tensor_bytes / 4);
-    ctx->codec.decompress(blob, blob_size, kvc::DecodeRange{}, KVC_DTYPE_F32, true, dk.data(),
-                          dv.data(), tensor_bytes);
+    ctx->host_codec().decompress(blob, blob_size, kvc::DecodeRange{}, KVC_DTYPE_F32, true,
+                                 dk.data(), dv.data(), tensor_bytes);
     const uint64_t layer_mask = uint64_t{d.num_kv_heads} * d.num_tokens;
     std::vector<uint8_t> mask(layer_mask * d.num_layers);
     kvc::fill_kept_mask(ctx->codec.kept_tokens(blob, blob_size, kvc::DecodeRange{}, nullptr), d,

@@ -59,14 +59,32 @@ struct DequantizeJob {
   uint64_t token_stride = 0;
 };
 
+// The numeric hot paths of a context. "Cache memory" is where the context's caches live: host
+// memory for the CPU backend, device memory for a CUDA one (kvc_compress reads it, kvc_decompress
+// writes it). Codes, scales, zero points and every other buffer are host memory.
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
-  // Group-wise asymmetric quantization; deterministic for a given input.
+  // Whether cache memory is device memory (not readable on the host).
+  virtual bool uses_device_memory() const { return false; }
+  // Group-wise asymmetric quantization of job.input (cache memory); deterministic for a given
+  // input, and the same bytes on every backend.
   virtual QuantOutcome quantize(const QuantizeJob& job) const = 0;
+  // Writes job.output (cache memory).
   virtual void dequantize(const DequantizeJob& job) const = 0;
-  // Converts n contiguous elements between dtypes (exact when widening; round to nearest even).
+  // Copies rows [token_begin, token_begin + count) of each head of input (cache memory) into
+  // host memory at out as packed [heads][count][head_dim].
+  virtual void gather_rows(const TensorView& input, uint32_t heads, uint32_t token_begin,
+                           uint32_t count, uint32_t head_dim, unsigned char* out) const;
+  // Stores n contiguous elements of host memory src into cache memory dst, converted.
+  virtual void store(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t n) const {
+    convert(src, src_dtype, dst, dst_dtype, n);
+  }
+  // Waits until every write to cache memory this backend started has landed.
+  virtual void finish() const {}
+  // Converts n contiguous elements of host memory between dtypes (exact when widening; round to
+  // nearest even).
   virtual void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype,
                        size_t n) const = 0;
 };

@@ -7,7 +7,9 @@
 // Bumped whenever an entry point below changes; libkvc.so refuses other versions.
 // 2: group-wise quantize/dequantize, byte shuffle, recent-window gather, symmetric eigen,
 //    attention logits.
-#define KVC_CUDA_PLUGIN_ABI_VERSION 2u
+// 3: device selection, memory (allocate, free, copy, synchronize) for kvc_compress and
+//    kvc_decompress on a KVC_DEVICE_CUDA context.
+#define KVC_CUDA_PLUGIN_ABI_VERSION 3u
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,6 +21,31 @@ typedef int32_t (*kvc_cuda_plugin_device_count_fn)(void);
 // the default stream). Every entry point returns a kvc_status: KVC_OK, KVC_ERR_INVALID_ARGUMENT
 // or KVC_ERR_DEVICE, with a message ("<call>: <reason>") written to message (NUL-terminated,
 // truncated to message_capacity) on failure.
+
+// Makes device the current device of the calling thread (cudaSetDevice).
+typedef int32_t (*kvc_cuda_plugin_set_device_fn)(int32_t device, char* message,
+                                                 size_t message_capacity);
+
+// Device memory of the current device: *out is NULL for 0 bytes; free(NULL) is a no-op.
+typedef int32_t (*kvc_cuda_plugin_malloc_fn)(uint64_t bytes, void** out, char* message,
+                                             size_t message_capacity);
+typedef void (*kvc_cuda_plugin_free_fn)(void* device_pointer);
+
+// Directions of kvc_cuda_plugin_memcpy.
+#define KVC_CUDA_COPY_HOST_TO_DEVICE 0
+#define KVC_CUDA_COPY_DEVICE_TO_HOST 1
+#define KVC_CUDA_COPY_DEVICE_TO_DEVICE 2
+
+// Copies bytes in direction kind, enqueued on the stream (host memory is pageable: a copy to
+// the device has read the host bytes when the call returns, a copy to the host is complete
+// only after kvc_cuda_plugin_synchronize).
+typedef int32_t (*kvc_cuda_plugin_memcpy_fn)(void* dst, const void* src, uint64_t bytes,
+                                             int32_t kind, void* stream, char* message,
+                                             size_t message_capacity);
+
+// Waits for all work enqueued on the stream.
+typedef int32_t (*kvc_cuda_plugin_synchronize_fn)(void* stream, char* message,
+                                                  size_t message_capacity);
 
 // Group-wise quantization of the quantized tokens of one tensor (kvc::QuantizeJob).
 typedef struct kvc_cuda_quantize_args {

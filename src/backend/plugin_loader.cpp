@@ -4,6 +4,8 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/plugin_abi.h"
@@ -39,36 +41,34 @@ CudaPlugin load() {
     }
     auto abi = reinterpret_cast<kvc_cuda_plugin_abi_version_fn>(
         dlsym(handle, "kvc_cuda_plugin_abi_version"));
-    auto count = reinterpret_cast<kvc_cuda_plugin_device_count_fn>(
-        dlsym(handle, "kvc_cuda_plugin_device_count"));
-    auto quantize =
-        reinterpret_cast<kvc_cuda_plugin_quantize_fn>(dlsym(handle, "kvc_cuda_plugin_quantize"));
-    auto dequantize = reinterpret_cast<kvc_cuda_plugin_dequantize_fn>(
-        dlsym(handle, "kvc_cuda_plugin_dequantize"));
-    auto shuffle = reinterpret_cast<kvc_cuda_plugin_shuffle_bytes_fn>(
-        dlsym(handle, "kvc_cuda_plugin_shuffle_bytes"));
-    auto gather = reinterpret_cast<kvc_cuda_plugin_gather_rows_fn>(
-        dlsym(handle, "kvc_cuda_plugin_gather_rows"));
-    auto eigen = reinterpret_cast<kvc_cuda_plugin_symmetric_eigen_fn>(
-        dlsym(handle, "kvc_cuda_plugin_symmetric_eigen"));
-    auto logits = reinterpret_cast<kvc_cuda_plugin_attention_logits_fn>(
-        dlsym(handle, "kvc_cuda_plugin_attention_logits"));
-    if (abi == nullptr || count == nullptr || abi() != KVC_CUDA_PLUGIN_ABI_VERSION ||
-        quantize == nullptr || dequantize == nullptr || shuffle == nullptr || gather == nullptr ||
-        eigen == nullptr || logits == nullptr) {
-      plugin.why_not += path + ": not a compatible kvc CUDA plugin; ";
+    CudaPlugin found;
+    bool complete = abi != nullptr && abi() == KVC_CUDA_PLUGIN_ABI_VERSION;
+    // Each entry point by its exported name; a missing one makes the plugin unusable.
+    auto bind = [&](auto& field, const char* symbol) {
+      void* address = dlsym(handle, symbol);
+      complete = complete && address != nullptr;
+      field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(address);
+    };
+    bind(found.device_count, "kvc_cuda_plugin_device_count");
+    bind(found.set_device, "kvc_cuda_plugin_set_device");
+    bind(found.malloc, "kvc_cuda_plugin_malloc");
+    bind(found.free, "kvc_cuda_plugin_free");
+    bind(found.memcpy, "kvc_cuda_plugin_memcpy");
+    bind(found.synchronize, "kvc_cuda_plugin_synchronize");
+    bind(found.quantize, "kvc_cuda_plugin_quantize");
+    bind(found.dequantize, "kvc_cuda_plugin_dequantize");
+    bind(found.shuffle_bytes, "kvc_cuda_plugin_shuffle_bytes");
+    bind(found.gather_rows, "kvc_cuda_plugin_gather_rows");
+    bind(found.symmetric_eigen, "kvc_cuda_plugin_symmetric_eigen");
+    bind(found.attention_logits, "kvc_cuda_plugin_attention_logits");
+    if (!complete) {
+      plugin.why_not += path + ": not a compatible kvc CUDA plugin (ABI " +
+                        std::to_string(KVC_CUDA_PLUGIN_ABI_VERSION) + "); ";
       dlclose(handle);
       continue;
     }
-    plugin.loaded = true;
-    plugin.why_not.clear();
-    plugin.device_count = count;
-    plugin.quantize = quantize;
-    plugin.dequantize = dequantize;
-    plugin.shuffle_bytes = shuffle;
-    plugin.gather_rows = gather;
-    plugin.symmetric_eigen = eigen;
-    plugin.attention_logits = logits;
+    found.loaded = true;
+    plugin = found;
     return plugin;  // kept open for the life of the process
   }
   return plugin;

@@ -12,6 +12,12 @@ struct CudaPlugin {
   bool loaded = false;
   std::string why_not;  // when not loaded: what was tried and why it failed
   int32_t (*device_count)() = nullptr;
+  // Device selection and memory; all set when loaded.
+  kvc_cuda_plugin_set_device_fn set_device = nullptr;
+  kvc_cuda_plugin_malloc_fn malloc = nullptr;
+  kvc_cuda_plugin_free_fn free = nullptr;
+  kvc_cuda_plugin_memcpy_fn memcpy = nullptr;
+  kvc_cuda_plugin_synchronize_fn synchronize = nullptr;
   // Kernels on device memory (plugin_abi.h); all set when loaded.
   kvc_cuda_plugin_quantize_fn quantize = nullptr;
   kvc_cuda_plugin_dequantize_fn dequantize = nullptr;

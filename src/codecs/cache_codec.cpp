@@ -82,12 +82,22 @@ uint64_t compress_bound(const CompressSettings& s, const CacheDims& d) {
 }
 
 struct CacheCodec::State {
-  explicit State(const Backend& b) : backend(b), encoder(b), decoder(b) {}
+  explicit State(const Backend& b)
+      : backend(b),
+        encoder(b),
+        decoder(b),
+        host_encoder(cpu_backend()),
+        host_decoder(cpu_backend()) {}
   const Backend& backend;
-  TensorEncoder encoder;
+  TensorEncoder encoder;  // reads and writes cache memory (device memory on a CUDA context)
   TensorDecoder decoder;
+  // Host memory on every context: layers a device context copies to the host (token selection,
+  // scattered decodes) are coded here; the CPU kernels give the same bytes as the device's.
+  TensorEncoder host_encoder;
+  TensorDecoder host_decoder;
   std::vector<unsigned char> payload;
   std::vector<unsigned char> gathered_keys, gathered_values, scattered;
+  std::vector<unsigned char> staged_keys, staged_values, spread_layer;
   Progress progress;
 
   void report(uint64_t done, uint64_t total) const {
@@ -116,6 +126,14 @@ TensorView gather_kept(const TensorView& tensor, const CacheDims& d, const Layer
     }
   }
   return {out.data(), uint64_t{sel.count} * d.head_dim, d.head_dim, d.dtype};
+}
+
+// Copies tensor (cache memory) to packed host memory in out and returns a view of it.
+TensorView stage_on_host(const Backend& backend, const TensorView& tensor, const CacheDims& d,
+                         std::vector<unsigned char>& out) {
+  out.resize(d.bytes_per_tensor());
+  backend.gather_rows(tensor, d.num_kv_heads, 0, d.num_tokens, d.head_dim, out.data());
+  return {out.data(), uint64_t{d.num_tokens} * d.head_dim, d.head_dim, d.dtype};
 }
 
 }  // namespace
@@ -156,8 +174,14 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
     uint32_t kept = d.num_tokens;
     std::vector<uint32_t> positions;
     double coverage = 1.0;
+    TensorEncoder* encoder = &state_->encoder;
     const bool measure = queries != nullptr && queries->present();
     if (sel_settings.active() || measure) {
+      if (state_->backend.uses_device_memory()) {  // selection reads the keys on the host
+        keys = stage_on_host(state_->backend, keys, d, state_->staged_keys);
+        values = stage_on_host(state_->backend, values, d, state_->staged_values);
+        encoder = &state_->host_encoder;
+      }
       const QueryLayer layer_queries = measure ? queries->layer(layer) : QueryLayer{};
       const LayerSelection sel = select_tokens(
           state_->backend, keys, d, sel_settings.active() ? sel_settings : SelectionSettings{},
@@ -178,8 +202,8 @@ CompressResult CacheCodec::compress(const CacheView& cache, const CompressSettin
       state_->payload.clear();
       const std::string label = "layer " + std::to_string(layer) + (is_key ? " keys" : " values");
       const ChunkEncoding e =
-          state_->encoder.encode(is_key ? keys : values, d.num_kv_heads, kept, d.head_dim,
-                                 is_key ? key_params : value_params, state_->payload, label);
+          encoder->encode(is_key ? keys : values, d.num_kv_heads, kept, d.head_dim,
+                          is_key ? key_params : value_params, state_->payload, label);
       writer.write_chunk(layer, kind, 0, kept, positions, e, state_->payload.data(),
                          state_->payload.size());
       state_->report(2 * uint64_t{layer} + (is_key ? 1 : 2), 2 * uint64_t{d.num_layers});
@@ -288,27 +312,38 @@ CacheCodec::DecodeResult CacheCodec::decompress(const void* blob, size_t blob_by
       const bool is_key = kind == format::TensorKind::Key;
       const format::ChunkRecord& rec = records[2 * size_t{i} + (is_key ? 0 : 1)];
       unsigned char* out = static_cast<unsigned char*>(is_key ? keys : values) + offset;
-      unsigned char* target = out;
-      if (spread) {
+      if (!spread) {
+        state_->decoder.decode(rec.encoding, d.num_kv_heads, rec.token_count, d.head_dim, d.dtype,
+                               rec.payload, rec.payload_bytes, out, out_dtype);
+      } else {
+        // Kept rows to host memory, spread there over the original length (zeros elsewhere),
+        // then stored: on a device context a layer goes over in one copy.
         state_->scattered.resize(uint64_t{d.num_kv_heads} * kept.count * row_bytes);
-        target = state_->scattered.data();
-      }
-      state_->decoder.decode(rec.encoding, d.num_kv_heads, rec.token_count, d.head_dim, d.dtype,
-                             rec.payload, rec.payload_bytes, target, out_dtype);
-      if (spread) {
-        std::memset(out, 0, layer_bytes);
+        unsigned char* target = state_->scattered.data();
+        const bool device = state_->backend.uses_device_memory();
+        TensorDecoder& decoder = device ? state_->host_decoder : state_->decoder;
+        decoder.decode(rec.encoding, d.num_kv_heads, rec.token_count, d.head_dim, d.dtype,
+                       rec.payload, rec.payload_bytes, target, out_dtype);
+        if (device) state_->spread_layer.resize(layer_bytes);
+        unsigned char* layer = device ? state_->spread_layer.data() : out;
+        std::memset(layer, 0, layer_bytes);
         for (uint32_t h = 0; h < d.num_kv_heads; ++h) {
           const uint32_t* row = kept.row(h);
           for (uint32_t t = 0; t < kept.count; ++t) {
-            std::memcpy(out + (uint64_t{h} * d.num_tokens + row[t]) * row_bytes,
+            std::memcpy(layer + (uint64_t{h} * d.num_tokens + row[t]) * row_bytes,
                         target + (uint64_t{h} * kept.count + t) * row_bytes, row_bytes);
           }
+        }
+        if (device) {
+          state_->backend.store(layer, out_dtype, out, out_dtype,
+                                layer_bytes / dtype_size(out_dtype));
         }
       }
       state_->report(2 * uint64_t{i} + (is_key ? 1 : 2), 2 * uint64_t{count});
     }
     offset += layer_bytes;
   }
+  state_->backend.finish();  // every write to the caller's buffers has landed
   return result;
 }
 

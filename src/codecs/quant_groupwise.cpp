@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 
@@ -76,20 +75,9 @@ std::vector<SectionInfo> expected_sections(const ChunkEncoding& e, uint32_t head
 
 void TensorEncoder::gather(const TensorView& input, uint32_t heads, uint32_t token_begin,
                            uint32_t tokens, uint32_t head_dim) {
-  const size_t row_bytes = size_t{head_dim} * dtype_size(input.dtype);
-  raw_.resize(size_t{heads} * tokens * row_bytes);
+  raw_.resize(size_t{heads} * tokens * head_dim * dtype_size(input.dtype));
   if (raw_.empty()) return;
-  unsigned char* out = raw_.data();
-  for (uint32_t h = 0; h < heads; ++h) {
-    if (input.token_stride == head_dim) {  // this head's rows are contiguous
-      std::memcpy(out, input.row(h, token_begin), tokens * row_bytes);
-      out += tokens * row_bytes;
-      continue;
-    }
-    for (uint32_t t = 0; t < tokens; ++t, out += row_bytes) {
-      std::memcpy(out, input.row(h, token_begin + t), row_bytes);
-    }
-  }
+  backend_.gather_rows(input, heads, token_begin, tokens, head_dim, raw_.data());
 }
 
 ChunkEncoding TensorEncoder::encode(const TensorView& input, uint32_t heads, uint32_t tokens,
@@ -195,7 +183,7 @@ void TensorDecoder::decode(const ChunkEncoding& encoding, uint32_t heads, uint32
     for (uint32_t h = 0; h < heads; ++h) {
       const unsigned char* from = rows + uint64_t{h} * count * row_elements * stored_elem;
       unsigned char* to = out + (uint64_t{h} * tokens + token_begin) * row_elements * out_elem;
-      backend_.convert(from, stored_dtype, to, output_dtype, uint64_t{count} * row_elements);
+      backend_.store(from, stored_dtype, to, output_dtype, uint64_t{count} * row_elements);
     }
   };
 

@@ -115,3 +115,11 @@ func (c *Context) handle() *C.kvc_context {
 	}
 	return c.ptr
 }
+
+// SetStream is kvc_context_set_stream: the cudaStream_t (as a pointer) a CUDA context enqueues
+// its device work on; nil is the default stream. A CPU context accepts only nil.
+func (c *Context) SetStream(stream unsafe.Pointer) error {
+	err := c.check(C.kvc_context_set_stream(c.handle(), stream))
+	runtime.KeepAlive(c)
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func dataPath(t testing.TB, name string) string {
@@ -301,5 +302,16 @@ func TestSmallF32CacheCompressesFromTypedSlices(t *testing.T) {
 	}
 	if got := BytesFloat32(k2); len(got) != n || got[17] != keys[17] {
 		t.Fatal("typed round trip")
+	}
+}
+
+func TestSetStreamOnACPUContextTakesOnlyNil(t *testing.T) {
+	c := newContext(t)
+	if err := c.SetStream(nil); err != nil {
+		t.Fatal(err)
+	}
+	var notAStream int64
+	if err := c.SetStream(unsafe.Pointer(&notAStream)); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a stream on a CPU context: %v", err)
 	}
 }

@@ -253,11 +253,17 @@ class CompressParams:
 class _Tensor:
     """Pointer, dims, strides (elements) and kvc dtype of one caller array; keeps it alive."""
 
-    def __init__(self, obj, dtype, what):
+    def __init__(self, obj, dtype, what, on_device=False):
         self.owner = obj
-        if type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "data_ptr"):
-            if obj.device.type != "cpu":
-                raise TypeError(f"{what}: torch tensor on {obj.device}; kvc takes CPU tensors")
+        is_torch = type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "data_ptr")
+        if on_device and not (is_torch and obj.device.type == "cuda"):
+            where = obj.device if is_torch else "the host"
+            raise TypeError(f"{what}: a CUDA Context compresses torch CUDA tensors (GPU memory); "
+                            f"got {type(obj).__name__} in {where}")
+        if is_torch:
+            if obj.device.type != ("cuda" if on_device else "cpu"):
+                raise TypeError(f"{what}: torch tensor on {obj.device}; a CPU Context takes CPU "
+                                f"tensors (Context('cuda') takes CUDA tensors)")
             type_name = str(obj.dtype).replace("torch.", "")
             self.ptr, self.shape, itemsize = obj.data_ptr(), tuple(obj.shape), obj.element_size()
             self.strides = tuple(obj.stride())
@@ -324,20 +330,21 @@ def _shape(tensors, num_layers, per_layer, what):
     return s
 
 
-def _cache(keys, values, dtype, what):
-    """(shape, keys pointer or layer array, values pointer or layer array, per_layer, owners)."""
+def _cache(keys, values, dtype, what, on_device=False):
+    """(shape, keys pointer or layer array, values pointer or layer array, per_layer, owners);
+    on_device: the tensors must be torch CUDA tensors."""
     if isinstance(keys, (list, tuple)) != isinstance(values, (list, tuple)):
         raise TypeError(f"{what}: keys and values must both be arrays or both be lists")
     if isinstance(keys, (list, tuple)):
         if len(keys) != len(values) or not keys:
             raise ValueError(f"{what}: keys and values must be non-empty lists of equal length")
-        ks = [_Tensor(k, dtype, f"keys[{i}]") for i, k in enumerate(keys)]
-        vs = [_Tensor(v, dtype, f"values[{i}]") for i, v in enumerate(values)]
+        ks = [_Tensor(k, dtype, f"keys[{i}]", on_device) for i, k in enumerate(keys)]
+        vs = [_Tensor(v, dtype, f"values[{i}]", on_device) for i, v in enumerate(values)]
         shape = _shape(ks + vs, len(ks), True, what)
         key_ptrs = (ctypes.c_void_p * len(ks))(*[t.ptr for t in ks])
         value_ptrs = (ctypes.c_void_p * len(vs))(*[t.ptr for t in vs])
         return shape, key_ptrs, value_ptrs, True, ks + vs
-    k, v = _Tensor(keys, dtype, "keys"), _Tensor(values, dtype, "values")
+    k, v = _Tensor(keys, dtype, "keys", on_device), _Tensor(values, dtype, "values", on_device)
     return _shape([k, v], 0, False, what), k.ptr, v.ptr, False, [k, v]
 
 
@@ -402,6 +409,8 @@ class Context:
         self._ptr = ptr
         self._progress = None
         self._stats = None
+        self._on_device = p.device == _ffi.KVC_DEVICE_CUDA
+        self._device_index = device_index
         self._finalizer = weakref.finalize(self, _ffi.kvc_context_free, ptr)
 
     @property
@@ -425,6 +434,13 @@ class Context:
             raise ValueError("the kvc Context is closed")
         return self._ptr
 
+    def set_stream(self, stream):
+        """A CUDA Context's stream: a torch.cuda.Stream, a cudaStream_t as an int, or None (the
+        default stream). A CPU Context accepts only None."""
+        handle = getattr(stream, "cuda_stream", stream)
+        _check(_ffi.kvc_context_set_stream(self._handle(), ctypes.c_void_p(handle or None)),
+               self._ptr)
+
     def set_progress(self, callback):
         """callback(done, total) during compress/decompress; None clears it. It must not call
         kvc on this context; an exception inside it is printed and ignored."""
@@ -439,7 +455,7 @@ class Context:
         layer) drive ``selection="attention"`` and the metrics' attention coverage; with queries
         keys and values must be [layers, ...] arrays, not lists."""
         ptr = self._handle()
-        shape, k, v, per_layer, _owners = _cache(keys, values, dtype, "compress")
+        shape, k, v, per_layer, _owners = _cache(keys, values, dtype, "compress", self._on_device)
         qshape, qptr, _qowner = _queries(queries)
         if qshape is not None and per_layer:
             raise TypeError("compress: queries need [layers, kv_heads, tokens, head_dim] arrays, "
@@ -544,11 +560,23 @@ class Context:
         out_dtype = info.dtype if p.dtype == _ffi.KVC_DTYPE_AS_STORED else p.dtype
         heads, dim = info.num_kv_heads, info.head_dim
         total = sum(counts) * heads * dim
-        keys = np.empty(total, dtype=_NUMPY_OF[out_dtype])
-        values = np.empty(total, dtype=_NUMPY_OF[out_dtype])
+        if self._on_device:  # a CUDA Context decodes into torch CUDA tensors
+            import torch
+
+            torch_dtype = {_ffi.KVC_DTYPE_F32: torch.float32, _ffi.KVC_DTYPE_F16: torch.float16,
+                           _ffi.KVC_DTYPE_BF16: torch.bfloat16}[out_dtype]
+            device = f"cuda:{self._device_index}"
+            keys = torch.empty(total, dtype=torch_dtype, device=device)
+            values = torch.empty(total, dtype=torch_dtype, device=device)
+            key_ptr, value_ptr = keys.data_ptr(), values.data_ptr()
+            nbytes = total * keys.element_size()
+        else:
+            keys = np.empty(total, dtype=_NUMPY_OF[out_dtype])
+            values = np.empty(total, dtype=_NUMPY_OF[out_dtype])
+            key_ptr, value_ptr, nbytes = keys.ctypes.data, values.ctypes.data, keys.nbytes
         n = ctypes.c_size_t()
-        _check(_ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, keys.ctypes.data,
-                                   values.ctypes.data, keys.nbytes, ctypes.byref(n)), ptr)
+        _check(_ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, key_ptr, value_ptr, nbytes,
+                                   ctypes.byref(n)), ptr)
         if len(set(counts)) <= 1:
             dims = (layers, heads, counts[0] if counts else 0, dim)
             return keys.reshape(dims), values.reshape(dims)

@@ -118,6 +118,11 @@ kvc_context_free = lib.kvc_context_free
 kvc_context_free.argtypes = [POINTER(kvc_context)]
 kvc_context_free.restype = None
 
+# kvc_status kvc_context_set_stream(kvc_context* ctx, void* stream);
+kvc_context_set_stream = lib.kvc_context_set_stream
+kvc_context_set_stream.argtypes = [POINTER(kvc_context), c_void_p]
+kvc_context_set_stream.restype = kvc_status
+
 # const char* kvc_context_last_error(const kvc_context* ctx);
 kvc_context_last_error = lib.kvc_context_last_error
 kvc_context_last_error.argtypes = [POINTER(kvc_context)]

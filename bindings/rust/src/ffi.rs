@@ -372,6 +372,7 @@ extern "C" {
     ) -> kvc_status;
     pub fn kvc_context_free(ctx: *mut kvc_context);
     pub fn kvc_context_last_error(ctx: *const kvc_context) -> *const c_char;
+    pub fn kvc_context_set_stream(ctx: *mut kvc_context, stream: *mut c_void) -> kvc_status;
     pub fn kvc_context_set_progress(
         ctx: *mut kvc_context,
         callback: Option<kvc_progress_fn>,

@@ -305,6 +305,17 @@ impl Context {
         self.ptr.as_ptr()
     }
 
+    /// The cudaStream_t (as a pointer) a CUDA context enqueues its device work on; null is the
+    /// default stream. A CPU context accepts only null.
+    ///
+    /// # Safety
+    /// On a CUDA context, `stream` must be null or a live cudaStream_t of the context's device
+    /// that outlives every call made on this context until the next `set_stream`.
+    pub unsafe fn set_stream(&mut self, stream: *mut c_void) -> Result<()> {
+        let st = unsafe { ffi::kvc_context_set_stream(self.ptr.as_ptr(), stream) };
+        self.check(st)
+    }
+
     /// Sets (Some) or clears (None) the progress callback: done of total chunks. It runs on the
     /// calling thread inside compress and decompress; a panic in it aborts the process.
     pub fn set_progress(&mut self, callback: Option<ProgressBox>) -> Result<()> {

@@ -151,6 +151,18 @@ fn progress_reports_every_chunk_until_cleared() {
 }
 
 #[test]
+fn set_stream_on_a_cpu_context_takes_only_null() {
+    let mut ctx = Context::new().unwrap();
+    unsafe { ctx.set_stream(std::ptr::null_mut()) }.unwrap();
+    let mut not_a_stream = 0u64;
+    // A CPU context refuses any stream before using it.
+    let err = unsafe { ctx.set_stream(&mut not_a_stream as *mut u64 as *mut std::ffi::c_void) }
+        .err()
+        .unwrap();
+    assert_eq!(err.status, Status::INVALID_ARGUMENT);
+}
+
+#[test]
 fn cache_files_save_and_load_the_same_tensors() {
     let mut ctx = Context::new().unwrap();
     let cache = stories(&mut ctx);

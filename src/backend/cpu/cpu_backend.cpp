@@ -1,5 +1,6 @@
 // cpu_backend.cpp: the CPU Backend; dispatches to the AVX2 kernels when the processor has them.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -21,6 +22,21 @@ uint64_t QuantGeometry::groups() const {
 }
 
 uint64_t QuantGeometry::code_bytes() const { return (elements() * bits + 7) / 8; }
+
+void Backend::gather_rows(const TensorView& input, uint32_t heads, uint32_t token_begin,
+                          uint32_t count, uint32_t head_dim, unsigned char* out) const {
+  const size_t row_bytes = size_t{head_dim} * dtype_size(input.dtype);
+  for (uint32_t h = 0; h < heads; ++h) {
+    if (input.token_stride == head_dim) {  // this head's rows are contiguous
+      std::memcpy(out, input.row(h, token_begin), count * row_bytes);
+      out += count * row_bytes;
+      continue;
+    }
+    for (uint32_t t = 0; t < count; ++t, out += row_bytes) {
+      std::memcpy(out, input.row(h, token_begin + t), row_bytes);
+    }
+  }
+}
 
 namespace {
 
