@@ -16,6 +16,7 @@ struct BenchOptions {
   ModelOptions model;
   uint32_t queries = 0;
   uint32_t iterations = 20;
+  std::string device = "cpu";  // cpu or cuda: where the timed calls read and write the cache
   bool is_json = false;
 };
 
@@ -37,7 +38,7 @@ int run_bench(const BenchOptions& o) {
   if (o.iterations == 0) {
     throw failure(KVC_ERR_INVALID_ARGUMENT, "--iterations 0 is not at least 1");
   }
-  const Context ctx;
+  const Context ctx(o.device == "cuda" ? KVC_DEVICE_CUDA : KVC_DEVICE_CPU);
   CachePtr file_cache;
   kvc_cache_shape file_shape{};
   file_shape.struct_size = sizeof file_shape;
@@ -92,6 +93,7 @@ int run_bench(const BenchOptions& o) {
     r["params"] = params_json(m.params);
     r["queries_per_head"] = o.queries;
     r["query_heads"] = o.queries > 0 ? json(query_heads) : json(nullptr);
+    r["device"] = o.device;
     r["iterations"] = b.iterations;
     r["compress_ms"] = {{"median", b.compress_ms_median}, {"p99", b.compress_ms_p99}};
     r["decompress_ms"] = {{"median", b.decompress_ms_median}, {"p99", b.decompress_ms_p99}};
@@ -110,8 +112,9 @@ int run_bench(const BenchOptions& o) {
     print_json(r);
     return kExitOk;
   }
-  std::string t = format("bench of %s%s%s, %u iterations\n", source.c_str(),
-                         m.has_model ? " for " : "", m.has_model ? m.info.name : "", b.iterations);
+  std::string t = format("bench of %s%s%s, %u iterations on %s\n", source.c_str(),
+                         m.has_model ? " for " : "", m.has_model ? m.info.name : "", b.iterations,
+                         o.device == "cuda" ? "the GPU (cache in device memory)" : "the CPU");
   t += "  shape        " + shape_text(m.shape) + "\n";
   t += "  params       " + params_text(m.params) + "\n";
   if (o.queries > 0)
@@ -120,7 +123,8 @@ int run_bench(const BenchOptions& o) {
               b.compress_ms_p99, b.compress_gb_per_s);
   t += format("  decompress   median %.4f ms, p99 %.4f ms, %.2f GB/s\n", b.decompress_ms_median,
               b.decompress_ms_p99, b.decompress_gb_per_s);
-  t += format("  memcpy       %.2f GB/s (the same bytes, for reference)\n", copy_gb_per_s);
+  t += format("  memcpy       %.2f GB/s (host memory, the same bytes, for reference)\n",
+              copy_gb_per_s);
   t += format("  size         %s -> %s\n", bytes_text(b.original_bytes).c_str(),
               bytes_text(b.compressed_bytes).c_str());
   t += format("  ratio        %.3fx, %.1f%% bandwidth saved, %.3f bits/element\n",
@@ -148,6 +152,10 @@ Command add_bench_command(CLI::App& app) {
                   "Synthesize N queries per query head (for --select attention and coverage)")
       ->capture_default_str();
   sub->add_option("-n,--iterations", o->iterations, "Timed compress + decompress pairs")
+      ->capture_default_str();
+  sub->add_option("--device", o->device,
+                  "cpu, or cuda: compress from and decompress into GPU memory (a CUDA context)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   add_json_flag(*sub, o->is_json);
   sub->callback([sub, o] {

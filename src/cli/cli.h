@@ -46,7 +46,8 @@ Failure failure(kvc_status status, const std::string& message);
 // A kvc_context for one run; failed calls become Failures carrying its last error.
 class Context {
  public:
-  Context();
+  // device: KVC_DEVICE_CPU or KVC_DEVICE_CUDA (device 0); throws the Failure when it cannot be had.
+  explicit Context(kvc_device device = KVC_DEVICE_CPU);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;

@@ -27,9 +27,18 @@ Failure failure(kvc_status status, const std::string& message) {
   return Failure(kvc_status_name(status), message, exit_code_for(status));
 }
 
-Context::Context() {
-  const kvc_status status = kvc_context_create(nullptr, &ctx_);
-  if (status != KVC_OK) throw failure(status, "cannot create a kvc context");
+Context::Context(kvc_device device) {
+  kvc_context_params params;
+  kvc_context_params_default(&params, sizeof params);
+  params.device = device;
+  const kvc_status status = kvc_context_create(&params, &ctx_);
+  if (status == KVC_OK) return;
+  std::string why;
+  if (device == KVC_DEVICE_CUDA) {
+    why = kvc_device_count(KVC_DEVICE_CUDA) == 0 ? ": no CUDA device (kvc_device_count is 0)"
+                                                 : ": the CUDA device is not usable";
+  }
+  throw failure(status, "cannot create a kvc context" + why);
 }
 
 Context::~Context() { kvc_context_free(ctx_); }

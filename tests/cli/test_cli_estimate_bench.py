@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,24 @@ def test_bench_progress_is_drawn_only_on_a_terminal():
     assert r.returncode == 0
     json.loads(r.stdout)
     assert b"100%" in drawn and drawn.endswith(b"\r")
+
+
+def test_bench_on_the_device_gives_the_cpu_bytes(tmp_path):
+    # The emulated plugin (tests/cuda_emulator) stands in for a GPU; a bad plugin path, for none.
+    plugin = Path(KVC).parent / "tests" / "cuda_emulator" / "libkvc_cuda_emulated.so"
+    if not plugin.is_file():
+        pytest.skip(f"{plugin} is not built")
+    src = need(STORIES)
+    args = ["bench", src, "--bits", "4", "--recent", "8", "-n", 2, "--json"]
+    env = dict(os.environ, KVC_CUDA_PLUGIN=str(plugin))
+    on_device = subprocess.run([KVC, *map(str, args), "--device", "cuda"], env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert on_device.returncode == 0, on_device.stderr
+    doc = json.loads(on_device.stdout)
+    assert doc["device"] == "cuda"
+    assert doc["compressed_size_bytes"] == kvc_json(*args[:-1])["compressed_size_bytes"]
+    assert doc["quality_passed"] is True
+    env["KVC_CUDA_PLUGIN"] = str(tmp_path / "missing.so")
+    none = subprocess.run([KVC, *map(str, args), "--device", "cuda"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert none.returncode != 0 and "no CUDA device" in none.stderr
