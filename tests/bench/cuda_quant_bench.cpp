@@ -100,6 +100,60 @@ void one_gib_to_4_bits(const kvc::CudaPlugin& plugin) {
   for (void* p : {keys, values, codes, scales, zeros}) cudaFree(p);
 }
 
+// Timings of the cuBLAS attention logits of token selection and of the cuSOLVER
+// eigendecomposition of the PCA calibration, at sizes of a Llama-style layer.
+void attention_and_eigen(const kvc::CudaPlugin& plugin) {
+  char message[256] = {0};
+  std::printf("\n| operation | size | ms |\n|---|---|---|\n");
+  {
+    const uint32_t kv_heads = 8, query_heads = 32, num_queries = 64, tokens = 8192, dim = 128;
+    float *keys, *queries, *logits;
+    BENCH_CHECK(cudaMalloc(&keys, sizeof(float) * kv_heads * tokens * dim));
+    BENCH_CHECK(cudaMalloc(&queries, sizeof(float) * query_heads * num_queries * dim));
+    BENCH_CHECK(cudaMalloc(&logits, sizeof(float) * query_heads * num_queries * tokens));
+    BENCH_CHECK(cudaMemset(keys, 0, sizeof(float) * kv_heads * tokens * dim));
+    BENCH_CHECK(cudaMemset(queries, 0, sizeof(float) * query_heads * num_queries * dim));
+    const double ms = time_ms([&] {
+      if (plugin.attention_logits(keys, queries, kv_heads, query_heads, num_queries, tokens, dim,
+                                  logits, nullptr, message, sizeof message) != KVC_OK) {
+        std::fprintf(stderr, "attention_logits: %s\n", message);
+        std::exit(1);
+      }
+    });
+    std::printf(
+        "| attention logits (cuBLAS) | %u query heads x %u queries x %u tokens x %u | %.3f |\n",
+        query_heads, num_queries, tokens, dim, ms);
+    for (float* p : {keys, queries, logits}) cudaFree(p);
+  }
+  for (const uint32_t n : {32u, 64u, 128u}) {
+    const uint32_t batch = 32;
+    std::vector<float> host(size_t{batch} * n * n);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (uint32_t b = 0; b < batch; ++b) {  // symmetric: A + A^T
+      float* a = host.data() + size_t{b} * n * n;
+      for (uint32_t i = 0; i < n; ++i) {
+        for (uint32_t j = 0; j <= i; ++j) a[size_t{i} * n + j] = a[size_t{j} * n + i] = normal(rng);
+      }
+    }
+    float *a, *values, *vectors;
+    BENCH_CHECK(cudaMalloc(&a, sizeof(float) * host.size()));
+    BENCH_CHECK(cudaMalloc(&values, sizeof(float) * batch * n));
+    BENCH_CHECK(cudaMalloc(&vectors, sizeof(float) * host.size()));
+    BENCH_CHECK(cudaMemcpy(a, host.data(), sizeof(float) * host.size(), cudaMemcpyHostToDevice));
+    const double ms = time_ms([&] {
+      if (plugin.symmetric_eigen(a, n, batch, values, vectors, nullptr, message, sizeof message) !=
+          KVC_OK) {
+        std::fprintf(stderr, "symmetric_eigen: %s\n", message);
+        std::exit(1);
+      }
+    });
+    std::printf("| eigendecomposition (cuSOLVER syevj%s) | %u matrices of %u x %u | %.3f |\n",
+                n <= 32 ? " batched" : "", batch, n, n, ms);
+    for (float* p : {a, values, vectors}) cudaFree(p);
+  }
+}
+
 // kvc_compress / kvc_decompress on a KVC_DEVICE_CUDA context: 1 GiB of fp16 KV in device memory
 // (16 layers x 8 heads x 16384 tokens x 128), codes to the host, Zstandard and format on the host.
 void through_the_c_api() {
@@ -266,6 +320,7 @@ int main() {
   std::printf("\nquantize includes its scratch allocation and the wait for its outcome.\n");
   for (void* p : {input, copy, codes, scales, zeros, output}) cudaFree(p);
   one_gib_to_4_bits(plugin);
+  attention_and_eigen(plugin);
   through_the_c_api();
   return 0;
 }
