@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/api_helpers.h"
@@ -386,6 +387,44 @@ TEST(DeviceContext, BenchmarkAndValidateTakeHostMemory) {
             KVC_OK)
       << kvc_context_last_error(device);
   EXPECT_TRUE(v.passed);
+}
+
+TEST(DeviceContext, SeparateContextsRunInParallel) {
+  // Eight threads, each with its own CUDA context, compress and decode at once (ThreadSanitizer
+  // runs this in scripts/test_tsan.sh); every result equals the single-threaded CPU one.
+  const Cache c = kvc_api_test::gaussian_cache(2, 2, 64, 32, KVC_DTYPE_F16, 11);
+  const kvc_compress_params p = params(4, 2, 32, 8);
+  kvc_api_test::Context cpu;
+  const std::vector<unsigned char> expected =
+      compress_at(cpu, p, c.shape, c.keys.data(), c.values.data());
+  const kvc_api_test::Decoded decoded = kvc_api_test::decompress(cpu, expected);
+  std::vector<int> same(8, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      DeviceContext device;
+      const DeviceBuffer keys(c.keys), values(c.values);
+      bool ok = true;
+      for (int round = 0; round < 3; ++round) {
+        std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
+        size_t size = 0;
+        ok = ok && kvc_compress(device, &p, &c.shape, keys.get(), values.get(), blob.data(),
+                                blob.size(), &size, nullptr) == KVC_OK;
+        blob.resize(size);
+        ok = ok && blob == expected;
+        const size_t bytes = decoded.keys.size();
+        DeviceBuffer out_keys(bytes), out_values(bytes);
+        size_t written = 0;
+        ok = ok && kvc_decompress(device, nullptr, blob.data(), blob.size(), out_keys.get(),
+                                  out_values.get(), bytes, &written) == KVC_OK;
+        ok = ok && out_keys.to_host(bytes) == decoded.keys &&
+             out_values.to_host(bytes) == decoded.values;
+      }
+      same[i] = ok ? 1 : 0;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(same[i], 1) << "thread " << i;
 }
 
 TEST(DeviceContext, TheDeviceDidTheWorkAndFreedItsMemory) {
