@@ -12,7 +12,8 @@
   attention adds -inf (the dtype's minimum) to the scores of the positions its KV heads evicted,
   so the layer reads only the tokens kvc kept plus every position after them (the new tokens).
   With ``kvc.decompress(blob, scatter=True)`` the cache keeps its full length, so layers that
-  kept different counts still share one cache and one position numbering.
+  kept different counts still share one cache and one position numbering. ``kept`` can also be
+  a function of the layer index; ``KvcCache(..., selection=hook)`` hands over its own masks so.
 
 A layer that evicted nothing is passed to the wrapped function untouched (bit-identical results).
 Needs torch and transformers >= 4.56 (AttentionInterface, AttentionMaskInterface).
@@ -111,11 +112,18 @@ class SelectionAttention:
             raise ValueError(f"layers recorded different query counts {sorted(counts)}")
         return torch.stack([self._queries[i] for i in layers]).float().contiguous()
 
+    def layer_queries(self, layer):
+        """The queries recorded for one layer, [query_heads, n, head_dim] float32, or None."""
+        queries = self._queries.get(layer)
+        return None if queries is None else queries.float().contiguous()
+
     def evict(self, kept):
         """Masks evicted tokens from now on: ``kept`` is a bool array or tensor [layers, kv_heads,
-        tokens] (True = kept) of the first ``tokens`` cache positions; None stops masking."""
-        if kept is None:
-            self._kept = None
+        tokens] (True = kept) of the first ``tokens`` cache positions, or a function of the
+        layer index giving that layer's [kv_heads, tokens] mask (or None: nothing evicted), as
+        KvcCache.kept_mask does; None stops masking."""
+        if kept is None or callable(kept):
+            self._kept = kept
             return
         kept = torch.as_tensor(kept, dtype=torch.bool)
         if kept.dim() != 3 or kept.shape[0] != len(self.modules):
@@ -135,9 +143,11 @@ class SelectionAttention:
     def _mask(self, layer, query, key, attention_mask):
         """attention_mask with the layer's evicted positions set to the dtype's minimum; the
         mask itself when the layer evicted nothing."""
-        if self._kept is None:
+        kept = self._kept(layer) if callable(self._kept) else \
+            None if self._kept is None else self._kept[layer]
+        if kept is None:
             return attention_mask
-        kept = self._kept[layer].to(query.device)  # [kv_heads, tokens]
+        kept = torch.as_tensor(kept, dtype=torch.bool).to(query.device)  # [kv_heads, tokens]
         if bool(kept.all()):
             return attention_mask
         heads, tokens = kept.shape
