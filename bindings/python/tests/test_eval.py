@@ -34,6 +34,8 @@ def test_grid_covers_bits_groups_recent_windows_and_attention_thresholds():
                         {"bits": 16, "group": 128, "recent": 0, "attention": 0.9},
                         {"bits": 4, "group": 128, "recent": 0, "attention": 0.9}]
     assert grid([8], [64], [], []) == [{"bits": 8, "group": 64, "recent": 0}]
+    assert grid([8], [64], [], [], [0.5])[1:] == [{"bits": 16, "group": 64, "recent": 0,
+                                                   "attention": 0.5, "per_head": True}]
 
 
 def test_stories260K_run_writes_table_json_and_plot(stories_model, tmp_path, capsys):

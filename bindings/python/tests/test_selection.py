@@ -144,3 +144,14 @@ def kvc_text_path():
     if not path.is_file():
         pytest.skip(f"{path} not found (../shared/data)")
     return path
+
+
+def test_per_head_selection_keeps_its_own_tokens_per_kv_head(stories_model):
+    model, tokenizer = stories_model
+    with open(kvc_text_path(), encoding="utf-8") as f:
+        ids = tokenizer.encode(f.read()[:20000], add_special_tokens=False)
+    setting = {"bits": 16, "group": 128, "recent": 0, "attention": 0.9}
+    _, rows = _rows(model, ids, [setting, {**setting, "per_head": True}])
+    layer, head = rows["16-bit attn 0.9"], rows["16-bit attn 0.9 per-head"]
+    assert perplexity.params_of(head).per_head == 1
+    assert 36 / 127 <= head["tokens_kept"] < 1 and head["kl"] != layer["kl"]

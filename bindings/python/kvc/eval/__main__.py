@@ -27,13 +27,14 @@ def _floats(text):
 
 
 def _setting_key(setting):
-    return tuple(setting.get(k, 0) for k in ("bits", "group", "recent", "attention"))
+    return tuple(setting.get(k, 0) for k in ("bits", "group", "recent", "attention", "per_head"))
 
 
-def grid(bits, groups, recents, thresholds=()):
+def grid(bits, groups, recents, thresholds=(), per_head_thresholds=()):
     """Settings: every bits x group with no recent window, then each bits < 8 at the largest
     group with each nonzero recent window; 16 (lossless) once. Then per attention threshold
-    (token selection): 16-bit (selection's cost alone) and 4-bit at the largest group."""
+    (token selection): 16-bit (selection's cost alone) and 4-bit at the largest group; then
+    16-bit per-head selection per per-head threshold."""
     out = []
     for b in bits:
         if b == 16:
@@ -44,6 +45,9 @@ def grid(bits, groups, recents, thresholds=()):
             out += [{"bits": b, "group": max(groups), "recent": r} for r in recents if r]
     for t in thresholds:
         out += [{"bits": b, "group": max(groups), "recent": 0, "attention": t} for b in (16, 4)]
+    for t in per_head_thresholds:
+        out.append({"bits": 16, "group": max(groups), "recent": 0, "attention": t,
+                    "per_head": True})
     return out
 
 
@@ -108,6 +112,9 @@ def main(argv=None):
     parser.add_argument("--attention-thresholds", default="0.99,0.95,0.9",
                         help="token selection rows (16-bit and 4-bit at the largest group): "
                              "attention mass the kept tokens cover; '' for none")
+    parser.add_argument("--per-head-thresholds", default="",
+                        help="16-bit rows with per-head selection (each KV head keeps its own "
+                             "tokens) at these attention thresholds")
     parser.add_argument("--observe-queries", type=int, default=32,
                         help="queries of the context's last positions that score its tokens")
     parser.add_argument("--context", type=int, default=384, help="context tokens per window")
@@ -153,7 +160,8 @@ def main(argv=None):
     needed = args.context + args.stride * args.windows + 64
     ids = tokenizer.encode(text[: needed * 8], add_special_tokens=False)
     thresholds = _floats(args.attention_thresholds)
-    settings = grid(_ints(args.bits), _ints(args.groups), _ints(args.recent), thresholds)
+    settings = grid(_ints(args.bits), _ints(args.groups), _ints(args.recent), thresholds,
+                    _floats(args.per_head_thresholds))
 
     def progress(what):
         return lambda done, total: print(f"  {what} {done}/{total} ({time.time() - started:.0f} s)",
@@ -186,7 +194,7 @@ def main(argv=None):
     else:
         ppl = previous["perplexity"]
         ppl["rows"] = [old_rows[_setting_key(s)] for s in settings]
-    if thresholds:
+    if any(s.get("attention") for s in settings):
         ppl["observe_queries"] = args.observe_queries
     for row in ppl["rows"]:
         row["passed"] = row["ppl_delta_pct"] <= args.threshold
@@ -197,7 +205,8 @@ def main(argv=None):
             else [min(thresholds)] if thresholds else []
         chosen = [s for s in settings if s["group"] == max(_ints(args.groups)) and not s["recent"]
                   and (s["bits"] in _ints(args.needle_bits) and not s.get("attention")
-                       or s["bits"] == 4 and s.get("attention") in needle_thresholds)]
+                       or s["bits"] == 4 and s.get("attention") in needle_thresholds
+                       and not s.get("per_head"))]
         earlier = {}
         if args.needle_from:
             with open(args.needle_from) as f:

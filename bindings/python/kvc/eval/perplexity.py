@@ -26,23 +26,26 @@ from .context import compress_context
 
 
 def setting_label(setting):
-    """"4-bit g128 r64" (or "4-bit g128 attn 0.9" with token selection) of a setting dict (bits,
-    group, recent, optional attention threshold)."""
+    """"4-bit g128 r64" (or "4-bit g128 attn 0.9 [per-head]" with token selection) of a setting
+    dict (bits, group, recent, optional attention threshold and per_head)."""
     if setting is None:
         return "uncompressed"
     label = f"{setting['bits']}-bit" + ("" if setting["bits"] == 16 else f" g{setting['group']}")
     label += f" r{setting['recent']}" if setting.get("recent") else ""
-    return label + (f" attn {setting['attention']:g}" if setting.get("attention") else "")
+    label += f" attn {setting['attention']:g}" if setting.get("attention") else ""
+    return label + (" per-head" if setting.get("per_head") else "")
 
 
 def params_of(setting):
     """kvc.CompressParams of a setting dict; an ``attention`` threshold selects tokens with
-    ``selection="attention"`` (sinks and keep_recent: the library's defaults)."""
+    ``selection="attention"`` (per KV head with ``per_head``; sinks and keep_recent: the
+    library's defaults)."""
     params = CompressParams(key_bits=setting["bits"], value_bits=setting["bits"],
                             group_size=setting["group"], recent_tokens=setting.get("recent", 0))
     if setting.get("attention"):
         params.selection = "attention"
         params.attention_threshold = setting["attention"]
+        params.per_head = bool(setting.get("per_head"))
     return params
 
 
