@@ -18,6 +18,8 @@
 A layer that evicted nothing is passed to the wrapped function untouched (bit-identical results).
 Needs torch and transformers >= 4.56 (AttentionInterface, AttentionMaskInterface).
 """
+import sys
+
 import torch
 from transformers import AttentionInterface
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
@@ -27,19 +29,22 @@ _PREFIX = "kvc_selection_"
 
 
 def _wrapped_attention(inner_name):
-    """The attention function registered as kvc_selection_<inner_name>."""
-    inner = ALL_ATTENTION_FUNCTIONS.get_interface(inner_name, None)
-    if inner is None and inner_name == "eager":
-        from transformers.models.llama.modeling_llama import eager_attention_forward as inner
-    if inner is None:
-        raise ValueError(f"attention implementation {inner_name!r} is not registered")
+    """The attention function registered as kvc_selection_<inner_name>. "eager" is each model's
+    own eager_attention_forward (found in the module that defines its attention class)."""
+    inner = None
+    if inner_name != "eager":
+        inner = ALL_ATTENTION_FUNCTIONS.get_interface(inner_name, None)
+        if inner is None:
+            raise ValueError(f"attention implementation {inner_name!r} is not registered")
 
     def attention(module, query, key, value, attention_mask, **kwargs):
         hook = getattr(module, "_kvc_selection", None)
         if hook is not None:
             hook._record(module.layer_idx, query)
             attention_mask = hook._mask(module.layer_idx, query, key, attention_mask)
-        return inner(module, query, key, value, attention_mask, **kwargs)
+        function = inner or getattr(sys.modules[type(module).__module__],
+                                    "eager_attention_forward")
+        return function(module, query, key, value, attention_mask, **kwargs)
 
     return attention
 
