@@ -10,12 +10,20 @@ kept between steps (each block is decoded once, fast, but that copy is resident)
 ``keep_decoded=False`` they are decoded again every step and dropped (slower, and only the blobs
 and the tail stay resident). ``memory_stats()`` reports both honestly.
 
+Token selection: with ``params.selection = "attention"`` pass ``selection=`` a
+``kvc.hf_selection.SelectionAttention`` installed on the model (observing the newest queries,
+e.g. ``hook.observe(32)``). A block is then compressed at the next step, once its layer's
+attention has recorded the queries of the newest positions (SnapKV's observation window), kvc
+keeps the tokens of the block those queries need, and the hook masks the evicted ones out of
+attention (the decoded blocks keep their full length, zeros where tokens were evicted). kvc's
+sinks and keep_recent apply per block. Batch size 1 only.
+
 Needs torch and transformers >= 4.56 (cache layers). Only kvc's public functions are used.
 """
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-from . import CompressParams, Context
+from . import SELECTIONS, CompressParams, Context
 
 _KVC_DTYPE_OF = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
@@ -33,8 +41,12 @@ class KvcLayer(DynamicLayer):
     batch entries as its kvc "layers"."""
 
     def __init__(self, params=None, block_tokens=128, compress_after=0, keep_recent=0,
-                 keep_decoded=True, context=None):
+                 keep_decoded=True, context=None, queries=None):
         super().__init__()
+        self.is_selecting = params is not None and params.selection != SELECTIONS["none"]
+        if self.is_selecting and params.selection == SELECTIONS["attention"] and queries is None:
+            raise ValueError("selection 'attention' needs queries (KvcCache(selection=hook))")
+        self.queries = queries  # () -> [query_heads, n, head_dim] tensor or None
         if block_tokens <= 0 or compress_after < 0 or keep_recent < 0:
             raise ValueError(f"block_tokens {block_tokens} must be > 0, compress_after "
                              f"{compress_after} and keep_recent {keep_recent} >= 0")
@@ -52,6 +64,7 @@ class KvcLayer(DynamicLayer):
         self.compressed_tokens = 0    # tokens held in self.blobs
         self.cumulative_length = 0
         self._decoded_keys = self._decoded_values = None
+        self._kept = []               # with selection: bool [kv_heads, block_tokens] per blob
 
     def _context(self):
         if self._ctx is None:
@@ -71,8 +84,16 @@ class KvcLayer(DynamicLayer):
                             "bfloat16")
 
     def _decode(self, blob):
-        keys, values = self._context().decompress(blob, dtype=_KVC_DTYPE_OF[self.dtype])
+        keys, values = self._context().decompress(blob, dtype=_KVC_DTYPE_OF[self.dtype],
+                                                  scatter=self.is_selecting)
         return _to_torch(keys, self.dtype), _to_torch(values, self.dtype)
+
+    def kept_mask(self):
+        """bool [kv_heads, tokens] of the compressed blocks' tokens (True = kept), or None when
+        the layer selects no tokens or holds no blocks."""
+        if not self.is_selecting or not self._kept:
+            return None
+        return torch.cat(self._kept, dim=-1)
 
     def _decoded_history(self):
         """(keys, values) of all compressed blocks in full precision, or (None, None)."""
@@ -96,8 +117,16 @@ class KvcLayer(DynamicLayer):
             block_values = self.values[..., :self.block_tokens, :]
             if block_keys.stride(-1) != 1:
                 block_keys, block_values = block_keys.contiguous(), block_values.contiguous()
+            queries = None
+            if self.is_selecting and self.params.selection == SELECTIONS["attention"]:
+                queries = self.queries()
+                if queries is None:
+                    return  # the attention has not recorded this layer's queries yet
+                queries = queries.to(self.dtype)
             blob = self._context().compress(block_keys, block_values, self.params,
-                                            dtype=_KVC_DTYPE_OF[self.dtype])
+                                            dtype=_KVC_DTYPE_OF[self.dtype], queries=queries)
+            if self.is_selecting:
+                self._kept.append(torch.from_numpy(self._context().kept_mask(blob)[0]))
             self.blobs.append(blob)
             self.compressed_tokens += self.block_tokens
             if self.keep_decoded:
@@ -114,13 +143,20 @@ class KvcLayer(DynamicLayer):
         """Appends the new states, compresses full blocks, returns the whole history."""
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
+        if self.is_selecting:
+            if key_states.shape[0] != 1:
+                raise ValueError(f"KvcLayer: token selection needs batch size 1, got "
+                                 f"{key_states.shape[0]}")
+            if self.keys.dim() == 4:  # before appending: the queries recorded are the newest
+                self._flush_blocks()
         self.cumulative_length += key_states.shape[-2]
         if self.keys.numel() == 0:
             self.keys, self.values = key_states, value_states
         else:
             self.keys = torch.cat([self.keys, key_states], dim=-2)
             self.values = torch.cat([self.values, value_states], dim=-2)
-        self._flush_blocks()
+        if not self.is_selecting:
+            self._flush_blocks()
         old_keys, old_values = self._decoded_history()
         if old_keys is None:
             return self.keys, self.values
@@ -201,10 +237,13 @@ class KvcCache(Cache):
         layer_params: {layer index: CompressParams or None}; None keeps that layer uncompressed.
         uncompressed_layers: the first this many layers stay uncompressed.
         keep_decoded: keep decoded blocks between steps (see the module docstring).
+        selection: a kvc.hf_selection.SelectionAttention on the model, for params with
+            ``selection="attention"``: its recorded queries drive kvc's selection and the cache
+            hands it the kept masks (``selection.evict(cache.kept_mask)``).
     """
 
     def __init__(self, config, params=None, block_tokens=128, compress_after=0, keep_recent=0,
-                 layer_params=None, uncompressed_layers=0, keep_decoded=True):
+                 layer_params=None, uncompressed_layers=0, keep_decoded=True, selection=None):
         num_layers = config if isinstance(config, int) else config.num_hidden_layers
         params = params if params is not None else CompressParams()
         layer_params = dict(layer_params or {})
@@ -212,9 +251,18 @@ class KvcCache(Cache):
         layers = []
         for index in range(num_layers):
             p = layer_params.get(index, None if index < uncompressed_layers else params)
+            queries = None if selection is None else \
+                (lambda layer=index: selection.layer_queries(layer))
             layers.append(KvcLayer(p, block_tokens, compress_after, keep_recent, keep_decoded,
-                                   self._context))
+                                   self._context, queries))
         super().__init__(layers=layers)
+        if selection is not None:
+            selection.evict(self.kept_mask)
+
+    def kept_mask(self, layer):
+        """bool [kv_heads, tokens] of layer ``layer``'s compressed tokens (True = kept), or None
+        where it selects no tokens."""
+        return self.layers[layer].kept_mask()
 
     def close(self):
         """Frees the kvc context (the cache can no longer compress or decode)."""

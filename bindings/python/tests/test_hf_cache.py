@@ -1,4 +1,5 @@
-# test_hf_cache.py: KvcCache in model.generate: greedy equality at 8 bits, blocks, adaptive mode.
+# test_hf_cache.py: KvcCache in model.generate: greedy equality at 8 bits, blocks, adaptive mode,
+# token selection.
 import os
 
 import pytest
@@ -8,6 +9,7 @@ from conftest import gguf_model, require_torch_stack
 
 torch, transformers = require_torch_stack()
 from kvc.hf_cache import KvcCache  # noqa: E402  (needs torch)
+from kvc.hf_selection import SelectionAttention  # noqa: E402
 
 PROMPT = "Once upon a time"
 NEW_TOKENS = 100
@@ -121,6 +123,38 @@ def test_dropping_decoded_blocks_gives_the_same_text_and_less_resident_memory(st
     a, b = kept.memory_stats(), dropped.memory_stats()
     assert a["decoded_bytes"] > 0 and b["decoded_bytes"] == 0
     assert b["resident_bytes"] == b["stored_bytes"] < a["resident_bytes"]
+
+
+def _selecting(threshold):
+    return kvc.CompressParams(key_bits=16, value_bits=16, selection="attention",
+                              attention_threshold=threshold, sink_tokens=4, keep_recent=8)
+
+
+def test_token_selection_keeps_tokens_per_block_and_masks_the_evicted_ones(stories_model,
+                                                                           baseline):
+    model, tokenizer = stories_model
+    with SelectionAttention(model) as hook:
+        hook.observe(16)
+        whole = KvcCache(model.config, _selecting(1.0), block_tokens=32, selection=hook)
+        kept_all = _generate(model, tokenizer, whole)
+        few = KvcCache(model.config, _selecting(0.01), block_tokens=32, selection=hook)
+        kept_few = _generate(model, tokenizer, few)
+    # threshold 1 keeps every token: lossless fp16 blocks, the uncompressed greedy text
+    assert torch.equal(kept_all, baseline), tokenizer.decode(kept_all)
+    blocks = len(whole.layers[0].blobs)
+    assert blocks >= 2 and all(bool(layer.kept_mask().all()) for layer in whole.layers)
+    # a tiny threshold keeps the sinks and the recent tokens of each block only
+    for layer in few.layers:
+        mask = layer.kept_mask()
+        assert mask.shape == (model.config.num_key_value_heads, 32 * len(layer.blobs))
+        assert mask.sum().item() == 12 * len(layer.blobs) * mask.shape[0]
+        evicted = ~mask[0]
+        decoded = layer._decoded_history()[0][0, :, :mask.shape[1]]
+        assert torch.count_nonzero(decoded[:, evicted]) == 0  # scattered: zeros where evicted
+    assert few.memory_stats()["blob_bytes"] < 0.5 * whole.memory_stats()["blob_bytes"]
+    assert len(kept_few) == NEW_TOKENS and not torch.equal(kept_few, baseline)
+    with pytest.raises(ValueError, match="needs queries"):
+        KvcCache(model.config, _selecting(0.5))
 
 
 @pytest.mark.skipif(os.environ.get("KVC_SLOW_TESTS") != "1",
