@@ -67,6 +67,13 @@ struct GatherRowsLaunch {
 };
 int launch_gather_rows(const GatherRowsLaunch& g, void* stream);
 
+// Token selection's attention mass: mass[kv_head][token] (double, zeroed first) = the mean over
+// the group's query heads and the queries of softmax(logits row)[token]; logits are
+// [query_heads][num_queries][tokens] (query head qh reads KV head qh / (query_heads / kv_heads)).
+// At most 2^31 - 1 rows (query_heads * num_queries).
+int launch_attention_mass(const float* logits, uint32_t kv_heads, uint32_t query_heads,
+                          uint32_t num_queries, uint32_t tokens, double* mass, void* stream);
+
 // The name and description of a cudaError_t value.
 const char* error_string(int code);
 

@@ -8,7 +8,7 @@
 // 2: group-wise quantize/dequantize, byte shuffle, recent-window gather, symmetric eigen,
 //    attention logits.
 // 3: device selection, memory (allocate, free, copy, synchronize) for kvc_compress and
-//    kvc_decompress on a KVC_DEVICE_CUDA context.
+//    kvc_decompress on a KVC_DEVICE_CUDA context; attention mass (softmax and aggregation).
 #define KVC_CUDA_PLUGIN_ABI_VERSION 3u
 
 #ifdef __cplusplus
@@ -126,6 +126,15 @@ typedef int32_t (*kvc_cuda_plugin_attention_logits_fn)(const float* keys, const 
                                                        uint32_t head_dim, float* logits,
                                                        void* stream, char* message,
                                                        size_t message_capacity);
+
+// Softmax and aggregation of token selection on the device: mass[kv_head * tokens + t] (double)
+// = the mean over the query heads of that KV head and over the queries of softmax(logits row)[t],
+// for logits [query_heads][num_queries][tokens] as kvc_cuda_plugin_attention_logits writes them.
+// Enqueued on the stream, not waited for.
+typedef int32_t (*kvc_cuda_plugin_attention_mass_fn)(const float* logits, uint32_t kv_heads,
+                                                     uint32_t query_heads, uint32_t num_queries,
+                                                     uint32_t tokens, double* mass, void* stream,
+                                                     char* message, size_t message_capacity);
 #ifdef __cplusplus
 }
 #endif

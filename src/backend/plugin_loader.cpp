@@ -61,6 +61,7 @@ CudaPlugin load() {
     bind(found.gather_rows, "kvc_cuda_plugin_gather_rows");
     bind(found.symmetric_eigen, "kvc_cuda_plugin_symmetric_eigen");
     bind(found.attention_logits, "kvc_cuda_plugin_attention_logits");
+    bind(found.attention_mass, "kvc_cuda_plugin_attention_mass");
     if (!complete) {
       plugin.why_not += path + ": not a compatible kvc CUDA plugin (ABI " +
                         std::to_string(KVC_CUDA_PLUGIN_ABI_VERSION) + "); ";

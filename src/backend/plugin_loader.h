@@ -25,6 +25,7 @@ struct CudaPlugin {
   kvc_cuda_plugin_gather_rows_fn gather_rows = nullptr;
   kvc_cuda_plugin_symmetric_eigen_fn symmetric_eigen = nullptr;
   kvc_cuda_plugin_attention_logits_fn attention_logits = nullptr;
+  kvc_cuda_plugin_attention_mass_fn attention_mass = nullptr;
 };
 
 // Loads the plugin once (thread-safe); later calls return the same result. Looks next to

@@ -123,6 +123,18 @@ void attention_and_eigen(const kvc::CudaPlugin& plugin) {
     std::printf(
         "| attention logits (cuBLAS) | %u query heads x %u queries x %u tokens x %u | %.3f |\n",
         query_heads, num_queries, tokens, dim, ms);
+    double* mass;
+    BENCH_CHECK(cudaMalloc(&mass, sizeof(double) * kv_heads * tokens));
+    const double mass_ms = time_ms([&] {
+      if (plugin.attention_mass(logits, kv_heads, query_heads, num_queries, tokens, mass, nullptr,
+                                message, sizeof message) != KVC_OK) {
+        std::fprintf(stderr, "attention_mass: %s\n", message);
+        std::exit(1);
+      }
+    });
+    std::printf("| softmax + mass per token (kernel) | %u rows x %u tokens | %.3f |\n",
+                query_heads * num_queries, tokens, mass_ms);
+    cudaFree(mass);
     for (float* p : {keys, queries, logits}) cudaFree(p);
   }
   for (const uint32_t n : {32u, 64u, 128u}) {

@@ -51,6 +51,58 @@ void expect_gpu_logits(const std::vector<float>& keys, const std::vector<float>&
   for (size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(actual[i], expected[i], 1e-4 * top) << i;
 }
 
+// Logits on the device, then the device's softmax and aggregation, against the CPU twin of both.
+void expect_gpu_mass(const std::vector<float>& keys, const std::vector<float>& queries,
+                     uint32_t kv_heads, uint32_t query_heads, uint32_t num_queries, uint32_t tokens,
+                     uint32_t head_dim) {
+  std::vector<float> logits(size_t{query_heads} * num_queries * tokens);
+  cpu::attention_logits(keys.data(), queries.data(), kv_heads, query_heads, num_queries, tokens,
+                        head_dim, logits.data());
+  std::vector<double> expected(size_t{kv_heads} * tokens);
+  cpu::attention_mass_from_logits(logits.data(), kv_heads, query_heads, num_queries, tokens,
+                                  expected.data());
+  DeviceBytes d_keys(bytes_of(keys)), d_queries(bytes_of(queries)), d_logits(logits.size() * 4),
+      d_mass(expected.size() * 8);
+  char message[256] = {0};
+  ASSERT_EQ(cuda_test::plugin().attention_logits(
+                static_cast<const float*>(d_keys.get()), static_cast<const float*>(d_queries.get()),
+                kv_heads, query_heads, num_queries, tokens, head_dim,
+                static_cast<float*>(d_logits.get()), nullptr, message, sizeof message),
+            KVC_OK)
+      << message;
+  ASSERT_EQ(cuda_test::plugin().attention_mass(
+                static_cast<const float*>(d_logits.get()), kv_heads, query_heads, num_queries,
+                tokens, static_cast<double*>(d_mass.get()), nullptr, message, sizeof message),
+            KVC_OK)
+      << message;
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<unsigned char> raw = d_mass.download();
+  std::vector<double> actual(expected.size());
+  std::memcpy(actual.data(), raw.data(), raw.size());
+  // Each KV head's mass sums to 1; the logits differ by up to 1e-4 of the largest (cuBLAS order).
+  for (size_t i = 0; i < expected.size(); ++i) ASSERT_NEAR(actual[i], expected[i], 1e-4) << i;
+  for (uint32_t h = 0; h < kv_heads; ++h) {
+    double total = 0;
+    for (uint32_t t = 0; t < tokens; ++t) total += actual[size_t{h} * tokens + t];
+    EXPECT_NEAR(total, 1.0, 1e-6) << "head " << h;
+  }
+}
+
+TEST(CudaAttentionLogits, SoftmaxAndAggregationOnTheDeviceMatchTheCpuTwin) {
+  KVC_REQUIRE_GPU();
+  std::mt19937 rng(53);
+  std::normal_distribution<float> normal;
+  for (const uint32_t tokens : {1u, 257u, 4096u}) {
+    const uint32_t kv_heads = 2, query_heads = 8, num_queries = 7, head_dim = 64;
+    std::vector<float> keys(size_t{kv_heads} * tokens * head_dim),
+        queries(size_t{query_heads} * num_queries * head_dim);
+    for (float& x : keys) x = normal(rng);
+    for (float& x : queries) x = 2.0f * normal(rng);
+    SCOPED_TRACE("tokens " + std::to_string(tokens));
+    expect_gpu_mass(keys, queries, kv_heads, query_heads, num_queries, tokens, head_dim);
+  }
+}
+
 TEST(CudaAttentionLogits, RandomGroupedQueriesMatchTheCpuTwin) {
   KVC_REQUIRE_GPU();
   std::mt19937 rng(51);
@@ -96,6 +148,10 @@ TEST(CudaPluginAbi, AttentionLogitsRejectsUngroupedHeads) {
   char message[256] = {0};
   EXPECT_EQ(plugin.attention_logits(&dummy, &dummy, 2, 3, 1, 1, 1, &dummy, nullptr, message,
                                     sizeof message),
+            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(message, "query_heads 3 is not a multiple of kv_heads 2");
+  double mass = 0;
+  EXPECT_EQ(plugin.attention_mass(&dummy, 2, 3, 1, 1, &mass, nullptr, message, sizeof message),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_STREQ(message, "query_heads 3 is not a multiple of kv_heads 2");
 }

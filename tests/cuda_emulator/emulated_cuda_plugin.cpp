@@ -234,7 +234,8 @@ __attribute__((visibility("default"))) int32_t kvc_cuda_plugin_gather_rows(
   });
 }
 
-// cuSOLVER and cuBLAS have no emulation: compress and decompress do not call them.
+// cuSOLVER, cuBLAS and the attention mass have no emulation: compress and decompress do not call
+// them.
 __attribute__((visibility("default"))) int32_t kvc_cuda_plugin_symmetric_eigen(
     const float*, uint32_t, uint32_t, float*, float*, void*, char* message, size_t capacity) {
   return guarded(message, capacity, [] {
@@ -247,6 +248,14 @@ __attribute__((visibility("default"))) int32_t kvc_cuda_plugin_attention_logits(
     char* message, size_t capacity) {
   return guarded(message, capacity, [] {
     throw Failure{KVC_ERR_DEVICE, "cuBLAS is not emulated"};
+  });
+}
+
+__attribute__((visibility("default"))) int32_t kvc_cuda_plugin_attention_mass(
+    const float*, uint32_t, uint32_t, uint32_t, uint32_t, double*, void*, char* message,
+    size_t capacity) {
+  return guarded(message, capacity, [] {
+    throw Failure{KVC_ERR_DEVICE, "attention mass is not emulated"};
   });
 }
 

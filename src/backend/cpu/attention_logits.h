@@ -14,4 +14,10 @@ void attention_logits(const float* keys, const float* queries, uint32_t kv_heads
                       uint32_t query_heads, uint32_t num_queries, uint32_t tokens,
                       uint32_t head_dim, float* logits);
 
+// The softmax of each logits row and the mean over the query heads of each KV head and the
+// queries: mass[kv_head * tokens + t], as eviction/attention_mass.cpp aggregates (exp, sum and
+// mass in double); the CPU twin of the plugin's kvc_cuda_plugin_attention_mass.
+void attention_mass_from_logits(const float* logits, uint32_t kv_heads, uint32_t query_heads,
+                                uint32_t num_queries, uint32_t tokens, double* mass);
+
 }  // namespace kvc::cpu

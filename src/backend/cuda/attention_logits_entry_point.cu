@@ -1,5 +1,6 @@
 // attention_logits_entry_point.cu: the plugin's attention logits for token selection (cuBLAS
-// SgemmStridedBatched, opened with dlopen so that the plugin itself loads without libcublas).
+// SgemmStridedBatched, opened with dlopen so that the plugin itself loads without libcublas), and
+// the softmax and aggregation of those logits into attention mass (kernels/attention_mass.cu).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <dlfcn.h>
@@ -10,6 +11,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/plugin_abi.h"
+#include "kernels/kernels.h"
 
 namespace {
 
@@ -95,6 +97,22 @@ __attribute__((visibility("default"))) int32_t kvc_cuda_plugin_attention_logits(
                             dim, static_cast<long long>(tokens) * head_dim, queries, dim,
                             static_cast<long long>(rows) * head_dim, &beta, logits, n_tokens,
                             static_cast<long long>(rows) * tokens, static_cast<int>(kv_heads)));
+  });
+}
+
+__attribute__((visibility("default"))) int32_t kvc_cuda_plugin_attention_mass(
+    const float* logits, uint32_t kv_heads, uint32_t query_heads, uint32_t num_queries,
+    uint32_t tokens, double* mass, void* stream, char* message, size_t message_capacity) {
+  return kvc::cuda::guarded(message, message_capacity, [&] {
+    require(kv_heads >= 1 && query_heads % kv_heads == 0 && query_heads >= kv_heads,
+            "query_heads " + std::to_string(query_heads) + " is not a multiple of kv_heads " +
+                std::to_string(kv_heads));
+    require(num_queries >= 1 && tokens >= 1, "num_queries and tokens must be at least 1");
+    require(uint64_t{query_heads} * num_queries <= 0x7FFFFFFFu,
+            "query_heads * num_queries exceeds the grid (2^31 - 1 rows)");
+    require(logits != nullptr && mass != nullptr, "logits and mass must not be NULL");
+    KVC_CUDA_CHECK(kvc::kernels::launch_attention_mass(logits, kv_heads, query_heads, num_queries,
+                                                       tokens, mass, stream));
   });
 }
 

@@ -42,6 +42,40 @@ TEST(AttentionLogits, SoftmaxOfTheLogitsIsTheEvictionCodesAttention) {
   }
 }
 
+TEST(AttentionLogits, MassFromTheLogitsIsTheEvictionCodesAttentionMass) {
+  std::mt19937 rng(43);
+  std::normal_distribution<float> normal;
+  const uint32_t kv_heads = 3, query_heads = 6, num_queries = 4, tokens = 70, head_dim = 32;
+  std::vector<float> keys(size_t{kv_heads} * tokens * head_dim),
+      queries(size_t{query_heads} * num_queries * head_dim);
+  for (float& x : keys) x = normal(rng);
+  for (float& x : queries) x = 3.0f * normal(rng);
+  std::vector<float> logits(size_t{query_heads} * num_queries * tokens);
+  cpu::attention_logits(keys.data(), queries.data(), kv_heads, query_heads, num_queries, tokens,
+                        head_dim, logits.data());
+  std::vector<double> mass(size_t{kv_heads} * tokens, -1.0);
+  cpu::attention_mass_from_logits(logits.data(), kv_heads, query_heads, num_queries, tokens,
+                                  mass.data());
+  // The eviction code's own mass, from float32 keys and queries in the same layout.
+  const TensorView view{keys.data(), uint64_t{tokens} * head_dim, head_dim, DType::F32};
+  QueryLayer q;
+  q.data = queries.data();
+  q.dtype = DType::F32;
+  q.num_query_heads = query_heads;
+  q.num_queries = num_queries;
+  q.head_dim = head_dim;
+  const std::vector<double> expected =
+      attention_mass(cpu_backend(), view, kv_heads, tokens, head_dim, q);
+  for (uint32_t h = 0; h < kv_heads; ++h) {
+    double total = 0;
+    for (uint32_t t = 0; t < tokens; ++t) {
+      ASSERT_NEAR(mass[size_t{h} * tokens + t], expected[size_t{h} * tokens + t], 1e-6) << h << t;
+      total += mass[size_t{h} * tokens + t];
+    }
+    EXPECT_NEAR(total, 1.0, 1e-9);  // a mean of distributions
+  }
+}
+
 TEST(AttentionLogits, EachLogitIsTheScaledDotProduct) {
   const std::vector<float> keys = {1, 2, 3, 4, -1, 0, 0, 1};  // 1 head, 2 tokens, dim 4
   const std::vector<float> queries = {1, 1, 1, 1};            // 1 head, 1 query
