@@ -337,8 +337,12 @@ Adapter from_gguf_metadata(const GgufMetadata& m) {
     a.attention = AttentionType::kLatent;
     a.latent_dim = required_count(m, p + "attention.kv_lora_rank");
     a.rope_key_dim = required_count(m, p + "rope.dimension_count");
+    const int64_t cached = int64_t{a.latent_dim} + a.rope_key_dim;
+    require(cached <= INT32_MAX,
+            "GGUF: " + p + "attention.kv_lora_rank " + std::to_string(a.latent_dim) + " + " + p +
+                "rope.dimension_count " + std::to_string(a.rope_key_dim) + " is out of range");
     a.num_kv_heads = 1;
-    a.head_dim = a.latent_dim + a.rope_key_dim;
+    a.head_dim = static_cast<int32_t>(cached);
   } else if (const int32_t window = count_or_zero(m, p + "attention.sliding_window")) {
     a.attention = AttentionType::kSlidingWindow;
     a.window_tokens = window;
