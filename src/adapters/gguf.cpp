@@ -217,16 +217,19 @@ int32_t count_or_zero(const GgufMetadata& m, const std::string& key) {
   if (v == nullptr) return 0;
   require(v->kind != GgufValue::Kind::kArray,
           "GGUF: " + key + " is an array (per-layer values are not supported)");
+  std::string shown;  // the value as stored, for the message
   int64_t n = 0;
   if (v->kind == GgufValue::Kind::kUnsigned) {
     n = v->as_unsigned > uint64_t{INT32_MAX} ? -1 : static_cast<int64_t>(v->as_unsigned);
+    shown = std::to_string(v->as_unsigned);
   } else if (v->kind == GgufValue::Kind::kSigned) {
     n = v->as_signed;
+    shown = std::to_string(v->as_signed);
   } else {
     throw Error(KVC_ERR_INVALID_ARGUMENT, "GGUF: " + key + " is not an integer");
   }
   require(n > 0 && n <= INT32_MAX,
-          "GGUF: " + key + " " + std::to_string(n) + " is not a positive 32-bit count");
+          "GGUF: " + key + " " + shown + " is not a positive 32-bit count");
   return static_cast<int32_t>(n);
 }
 

@@ -224,6 +224,18 @@ TEST(Gguf, MissingOrInvalidKeysAreNamed) {
   EXPECT_NE(error_of(zero.bytes()).find("llama.block_count 0 is not a positive"),
             std::string::npos);
 
+  // A uint32 beyond INT32_MAX and an int64 beyond it are named with their stored values.
+  GgufBuilder huge;
+  huge.llama(4294967295u, 8, 4, 64);
+  EXPECT_NE(error_of(huge.bytes()).find("llama.block_count 4294967295 is not a positive"),
+            std::string::npos)
+      << error_of(huge.bytes());
+  GgufBuilder huge_signed;
+  huge_signed.llama(2, 8, 4, 64).i64("llama.context_length", int64_t{1} << 40);
+  EXPECT_NE(error_of(huge_signed.bytes()).find("llama.context_length 1099511627776 is not a"),
+            std::string::npos)
+      << error_of(huge_signed.bytes());
+
   GgufBuilder per_layer;
   per_layer.str("general.architecture", "llama").u32("llama.block_count", 2);
   per_layer.u32s("llama.attention.head_count", {8, 8}).u32("llama.embedding_length", 64);
