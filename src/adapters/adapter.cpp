@@ -93,11 +93,11 @@ void validate(const Adapter& a) {
   if (a.attention == AttentionType::kLatent) {
     require(a.latent_dim > 0 && a.rope_key_dim >= 0,
             "adapter " + a.name + ": latent attention needs latent_dim > 0");
-    require(a.head_dim == 0 || (a.num_kv_heads == 1 && a.head_dim == a.latent_dim + a.rope_key_dim),
+    const int64_t cached = int64_t{a.latent_dim} + a.rope_key_dim;  // both fit int32, not the sum
+    require(a.head_dim == 0 || (a.num_kv_heads == 1 && a.head_dim == cached),
             "adapter " + a.name + ": latent attention caches 1 head of latent_dim + " +
-                "rope_key_dim = " + std::to_string(a.latent_dim + a.rope_key_dim) +
-                " elements, not " + std::to_string(a.num_kv_heads) + " x " +
-                std::to_string(a.head_dim));
+                "rope_key_dim = " + std::to_string(cached) + " elements, not " +
+                std::to_string(a.num_kv_heads) + " x " + std::to_string(a.head_dim));
   } else {
     require(a.latent_dim == 0 && a.rope_key_dim == 0,
             "adapter " + a.name + ": latent_dim and rope_key_dim are for latent attention only");

@@ -217,16 +217,19 @@ int32_t count_or_zero(const GgufMetadata& m, const std::string& key) {
   if (v == nullptr) return 0;
   require(v->kind != GgufValue::Kind::kArray,
           "GGUF: " + key + " is an array (per-layer values are not supported)");
+  std::string shown;  // the value as stored, for the message
   int64_t n = 0;
   if (v->kind == GgufValue::Kind::kUnsigned) {
     n = v->as_unsigned > uint64_t{INT32_MAX} ? -1 : static_cast<int64_t>(v->as_unsigned);
+    shown = std::to_string(v->as_unsigned);
   } else if (v->kind == GgufValue::Kind::kSigned) {
     n = v->as_signed;
+    shown = std::to_string(v->as_signed);
   } else {
     throw Error(KVC_ERR_INVALID_ARGUMENT, "GGUF: " + key + " is not an integer");
   }
   require(n > 0 && n <= INT32_MAX,
-          "GGUF: " + key + " " + std::to_string(n) + " is not a positive 32-bit count");
+          "GGUF: " + key + " " + shown + " is not a positive 32-bit count");
   return static_cast<int32_t>(n);
 }
 
@@ -337,8 +340,12 @@ Adapter from_gguf_metadata(const GgufMetadata& m) {
     a.attention = AttentionType::kLatent;
     a.latent_dim = required_count(m, p + "attention.kv_lora_rank");
     a.rope_key_dim = required_count(m, p + "rope.dimension_count");
+    const int64_t cached = int64_t{a.latent_dim} + a.rope_key_dim;
+    require(cached <= INT32_MAX,
+            "GGUF: " + p + "attention.kv_lora_rank " + std::to_string(a.latent_dim) + " + " + p +
+                "rope.dimension_count " + std::to_string(a.rope_key_dim) + " is out of range");
     a.num_kv_heads = 1;
-    a.head_dim = a.latent_dim + a.rope_key_dim;
+    a.head_dim = static_cast<int32_t>(cached);
   } else if (const int32_t window = count_or_zero(m, p + "attention.sliding_window")) {
     a.attention = AttentionType::kSlidingWindow;
     a.window_tokens = window;

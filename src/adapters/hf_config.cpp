@@ -116,8 +116,12 @@ Adapter from_hf_config(std::string_view json_text) {
     a.attention = AttentionType::kLatent;
     a.latent_dim = positive_int(config, "kv_lora_rank");
     a.rope_key_dim = required_int(config, "qk_rope_head_dim");
+    const int64_t cached = int64_t{a.latent_dim} + a.rope_key_dim;
+    require(cached <= kMaxCount, "config.json: kv_lora_rank " + std::to_string(a.latent_dim) +
+                                     " + qk_rope_head_dim " + std::to_string(a.rope_key_dim) +
+                                     " is out of range");
     a.num_kv_heads = 1;
-    a.head_dim = a.latent_dim + a.rope_key_dim;
+    a.head_dim = static_cast<int32_t>(cached);
   } else if (has(config, "sliding_window")) {
     bool is_used = true;
     if (config.contains("use_sliding_window")) {  // Qwen2: the window is off unless enabled

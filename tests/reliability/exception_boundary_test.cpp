@@ -131,6 +131,14 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
       [&] { return kvc_adapter_from_hf_config(ctx, config.data(), config.size(), &adapter); },
       [&](kvc_status) { kvc_adapter_free(adapter), adapter = nullptr; });
   kvc_adapter_free(adapter);
+  // stories260K.gguf's header and metadata, as in the file (a committed fuzz seed).
+  const std::string gguf =
+      std::string(KVC_SOURCE_DIR) + "/tests/fuzz/corpus/model_config/gguf_stories260k_header.gguf";
+  fault_loop(
+      "kvc_adapter_from_gguf", Fault::Foreign, false, kAllowed,
+      [&] { return kvc_adapter_from_gguf(ctx, gguf.c_str(), &adapter); },
+      [&](kvc_status) { kvc_adapter_free(adapter), adapter = nullptr; });
+  kvc_adapter_free(adapter);
   const kvc_adapter* found = nullptr;
   fault_loop(
       "kvc_adapter_find", Fault::Foreign, false, kAllowed,

@@ -1,7 +1,7 @@
 // oom_test.cpp: out-of-memory fault injection: allocation N fails (only N, or N and all later) in
-// compress, decompress, inspect, verify and cache load; every call returns KVC_OK or
-// KVC_ERR_OUT_OF_MEMORY, leaks nothing (LeakSanitizer in the ASan build) and the context works
-// afterwards.
+// compress, decompress, inspect, verify, cache load and adapters from config.json and GGUF; every
+// call returns KVC_OK or KVC_ERR_OUT_OF_MEMORY, leaks nothing (LeakSanitizer in the ASan build)
+// and the context works afterwards.
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
 #include <unistd.h>
@@ -143,6 +143,61 @@ TEST_P(OutOfMemory, CacheLoadReportsItAndFreesEverything) {
   kvc_cache_free(cache);
   std::remove(path.c_str());
   std::remove((path.substr(0, path.size() - 12) + ".metadata.json").c_str());
+}
+
+// The adapter of a config.json or GGUF file: none on failure, the same one after it.
+void expect_adapter_usable(kvc_status st, kvc_adapter*& adapter, int32_t num_layers,
+                           int32_t head_dim) {
+  if (st != KVC_OK) EXPECT_EQ(adapter, nullptr);
+  kvc_adapter_info info;
+  info.struct_size = sizeof info;
+  if (adapter != nullptr) {
+    ASSERT_EQ(kvc_adapter_get_info(adapter, &info), KVC_OK);
+    EXPECT_EQ(info.num_layers, num_layers);
+    EXPECT_EQ(info.head_dim, head_dim);
+  }
+  kvc_adapter_free(adapter);
+  adapter = nullptr;
+}
+
+TEST_P(OutOfMemory, AdapterFromHfConfigReportsItAndFreesEverything) {
+  const bool persistent = GetParam();
+  Context ctx;
+  // SmolLM2-135M's published config.json (the fields the reader uses, and some others).
+  const std::string config = R"({"_name_or_path": "HuggingFaceTB/SmolLM2-135M",
+      "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576,
+      "num_attention_heads": 9, "num_hidden_layers": 30, "num_key_value_heads": 3,
+      "max_position_embeddings": 8192, "rope_scaling": null, "rope_theta": 100000})";
+  kvc_adapter* adapter = nullptr;
+  fault_loop(
+      "adapter from config.json", Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+      [&] { return kvc_adapter_from_hf_config(ctx, config.data(), config.size(), &adapter); },
+      [&](kvc_status st) {
+        expect_adapter_usable(st, adapter, 30, 64);
+        ASSERT_EQ(kvc_adapter_from_hf_config(ctx, config.data(), config.size(), &adapter), KVC_OK);
+        expect_adapter_usable(KVC_OK, adapter, 30, 64);
+      });
+  kvc_adapter_free(adapter);
+}
+
+TEST_P(OutOfMemory, AdapterFromGgufReportsItAndFreesEverything) {
+  const bool persistent = GetParam();
+  Context ctx;
+  // stories260K.gguf up to the end of its tensor infos (the metadata the reader needs, as in the
+  // file); committed as a fuzz seed.
+  const std::string path =
+      std::string(KVC_SOURCE_DIR) + "/tests/fuzz/corpus/model_config/gguf_stories260k_header.gguf";
+  kvc_adapter* adapter = nullptr;
+  fault_loop(
+      "adapter from GGUF", Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+      [&] { return kvc_adapter_from_gguf(ctx, path.c_str(), &adapter); },
+      [&](kvc_status st) {
+        expect_adapter_usable(st, adapter, 5, 8);
+        ASSERT_EQ(kvc_adapter_from_gguf(ctx, path.c_str(), &adapter), KVC_OK)
+            << kvc_context_last_error(ctx);
+        expect_adapter_usable(KVC_OK, adapter, 5, 8);
+      });
+  kvc_adapter_free(adapter);
 }
 
 TEST(OutOfMemory, ContextCreateReportsIt) {

@@ -194,6 +194,21 @@ TEST(Gguf, LatentAttentionFromDeepSeek2Keys) {
   EXPECT_EQ(a.head_dim, 576);
 }
 
+// Each fits int32, their sum (the cached vector) does not: out of range, not a wrapped head_dim
+// (signed overflow; found by the model_config fuzz target,
+// tests/fuzz/corpus/model_config/crash-gguf-latent-dims-sum-overflows-int32.gguf).
+TEST(Gguf, LatentDimsWhoseSumOverflowsInt32AreOutOfRange) {
+  GgufBuilder b;
+  b.str("general.architecture", "deepseek2").u32("deepseek2.block_count", 2);
+  b.u32("deepseek2.attention.head_count", 1).u32("deepseek2.embedding_length", 4);
+  b.u32("deepseek2.attention.kv_lora_rank", 2147483647).u32("deepseek2.rope.dimension_count", 2);
+  EXPECT_EQ(status_of(b.bytes()), KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(error_of(b.bytes()).find("deepseek2.attention.kv_lora_rank 2147483647 + "
+                                     "deepseek2.rope.dimension_count 2 is out of range"),
+            std::string::npos)
+      << error_of(b.bytes());
+}
+
 TEST(Gguf, MissingOrInvalidKeysAreNamed) {
   GgufBuilder no_arch;
   no_arch.u32("llama.block_count", 2);
@@ -208,6 +223,18 @@ TEST(Gguf, MissingOrInvalidKeysAreNamed) {
   zero.llama(0, 8, 4, 64);
   EXPECT_NE(error_of(zero.bytes()).find("llama.block_count 0 is not a positive"),
             std::string::npos);
+
+  // A uint32 beyond INT32_MAX and an int64 beyond it are named with their stored values.
+  GgufBuilder huge;
+  huge.llama(4294967295u, 8, 4, 64);
+  EXPECT_NE(error_of(huge.bytes()).find("llama.block_count 4294967295 is not a positive"),
+            std::string::npos)
+      << error_of(huge.bytes());
+  GgufBuilder huge_signed;
+  huge_signed.llama(2, 8, 4, 64).i64("llama.context_length", int64_t{1} << 40);
+  EXPECT_NE(error_of(huge_signed.bytes()).find("llama.context_length 1099511627776 is not a"),
+            std::string::npos)
+      << error_of(huge_signed.bytes());
 
   GgufBuilder per_layer;
   per_layer.str("general.architecture", "llama").u32("llama.block_count", 2);

@@ -138,6 +138,23 @@ TEST(HfConfig, LatentAttentionCachesTheLatentAndTheRopeKey) {
   EXPECT_EQ(a.cached_elements_per_token_layer(), 576);
 }
 
+// Each fits int32, their sum (the cached vector) does not: out of range, not a wrapped head_dim
+// (signed overflow; found by the model_config fuzz target,
+// tests/fuzz/corpus/model_config/crash-hf-latent-dims-sum-overflows-int32.json).
+TEST(HfConfig, LatentDimsWhoseSumOverflowsInt32AreOutOfRange) {
+  const std::string text = R"({"model_type": "deepseek_v3", "num_hidden_layers": 2,
+      "num_attention_heads": 1, "hidden_size": 4, "kv_lora_rank": 2147483647,
+      "qk_rope_head_dim": 2})";
+  EXPECT_NE(error_of(text).find("kv_lora_rank 2147483647 + qk_rope_head_dim 2 is out of range"),
+            std::string::npos)
+      << error_of(text);
+  // The largest sum that fits is taken.
+  const Adapter a = from_hf_config(R"({"model_type": "deepseek_v3", "num_hidden_layers": 2,
+      "num_attention_heads": 1, "hidden_size": 4, "kv_lora_rank": 2147483645,
+      "qk_rope_head_dim": 2})");
+  EXPECT_EQ(a.head_dim, 2147483647);
+}
+
 TEST(HfConfig, TextThatIsNotAJsonObjectIsCorrupt) {
   EXPECT_NE(error_of("", KVC_ERR_CORRUPT_DATA).find("not valid JSON"), std::string::npos);
   EXPECT_NE(error_of("{\"model_type\": ", KVC_ERR_CORRUPT_DATA).find("JSON"), std::string::npos);

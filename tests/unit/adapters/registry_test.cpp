@@ -166,6 +166,20 @@ TEST(Validate, NamesTheInconsistentField) {
   EXPECT_NO_THROW(validate(a));
 }
 
+TEST(Validate, LatentDimsWhoseSumOverflowsInt32AreNamedUnwrapped) {
+  Adapter a = get("deepseek-v3");
+  a.latent_dim = 2147483647;
+  a.rope_key_dim = 1;
+  try {
+    validate(a);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), KVC_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(e.what()).find("rope_key_dim = 2147483648 elements"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(AttentionType, NamesEveryType) {
   EXPECT_STREQ(attention_type_name(AttentionType::kCausal), "causal");
   EXPECT_STREQ(attention_type_name(AttentionType::kBidirectional), "bidirectional");
