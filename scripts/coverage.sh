@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # coverage.sh: source-based coverage (clang -fprofile-instr-generate -fcoverage-mapping) of the
-# unit, API, reliability and fuzz-replay tests in build-cov/; prints line and branch coverage of
-# src/format/ and src/codecs/ (the decoders), and the whole library, with llvm-cov.
+# unit, API, reliability, fuzz-replay and CUDA-context (emulated plugin) tests in build-cov/;
+# prints line and branch coverage of src/format/ and src/codecs/ (the decoders), and the whole
+# library, with llvm-cov.
 # Not part of scripts/test.sh. Needs clang-14, llvm-profdata-14 and llvm-cov-14 (or unversioned).
 # Environment: KVC_COV_BUILD_DIR (default build-cov), KVC_JOBS.
 set -euo pipefail
@@ -39,7 +40,7 @@ export LLVM_PROFILE_FILE="$PROFILES/%p-%m.profraw"
 OBJECTS=("$BUILD_DIR/libkvc.so")
 for exe in tests/kvc_unit_tests tests/kvc_reliability_tests tests/fuzz/decompress_fuzz_replay \
   tests/fuzz/verify_fuzz_replay tests/fuzz/roundtrip_fuzz_replay tests/fuzz/safetensors_fuzz_replay \
-  tests/fuzz/model_config_fuzz_replay; do
+  tests/fuzz/model_config_fuzz_replay tests/device/kvc_device_context_tests; do
   [ -e "$BUILD_DIR/$exe" ] && OBJECTS+=(-object "$BUILD_DIR/$exe")
 done
 report() {
