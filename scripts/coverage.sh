@@ -23,7 +23,7 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER="$CC" \
   >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS" --target kvc_unit_tests kvc_api_tests \
   kvc_reliability_tests decompress_fuzz_replay verify_fuzz_replay roundtrip_fuzz_replay \
-  safetensors_fuzz_replay model_config_fuzz_replay
+  safetensors_fuzz_replay model_config_fuzz_replay kvc_device_context_tests kvc_cuda_emulated
 
 if [ -d build/data ] && [ ! -e "$BUILD_DIR/data" ]; then
   ln -s "$PWD/build/data" "$BUILD_DIR/data"
@@ -32,7 +32,7 @@ PROFILES="$PWD/$BUILD_DIR/profiles"
 rm -rf "$PROFILES"
 mkdir -p "$PROFILES"
 export LLVM_PROFILE_FILE="$PROFILES/%p-%m.profraw"
-(cd "$BUILD_DIR" && ctest -j "$JOBS" --timeout 900 -E '^(Install|Scripts|Cli|Examples|Python|CHeader)\.' \
+(cd "$BUILD_DIR" && ctest -j "$JOBS" --timeout 900 -E '^(Install|Scripts|Cli|Examples|Python|CHeader|Go|Rust|Conformance)\.' \
   >"$PROFILES/ctest.log" 2>&1) || { tail -n 30 "$PROFILES/ctest.log"; exit 1; }
 "$PROFDATA" merge -sparse "$PROFILES"/*.profraw -o "$PROFILES/merged.profdata"
 
