@@ -56,7 +56,7 @@ bool emulated() { return plugin().emulator_count != nullptr; }
 // Device memory holding a copy of host bytes, or zeros-free scratch of a size.
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  explicit DeviceBuffer(size_t bytes) {
     char message[256] = "";
     EXPECT_EQ(plugin().malloc(bytes, &ptr_, message, sizeof message), KVC_OK) << message;
   }
@@ -84,7 +84,6 @@ class DeviceBuffer {
 
  private:
   void* ptr_ = nullptr;
-  size_t bytes_ = 0;
 };
 
 class DeviceContext {
