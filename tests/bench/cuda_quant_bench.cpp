@@ -55,6 +55,39 @@ void row(const char* op, int bits, const char* axis, double bytes, double input_
               100.0 * gbs / memcpy_gbs);
 }
 
+// Quantize arguments for a packed fp16 [heads][tokens][head_dim] tensor in device memory.
+kvc_cuda_quantize_args packed_f16_quantize_args(const void* input, uint32_t heads, uint32_t tokens,
+                                                uint32_t head_dim, int bits, uint32_t group,
+                                                int axis, void* codes, void* scales, void* zeros) {
+  kvc_cuda_quantize_args q{};
+  q.input = input;
+  q.head_stride = uint64_t{tokens} * head_dim;
+  q.token_stride = head_dim;
+  q.input_dtype = KVC_DTYPE_F16;
+  q.heads = heads;
+  q.tokens = tokens;
+  q.head_dim = head_dim;
+  q.bits = bits;
+  q.group_size = group;
+  q.axis = axis;
+  q.codes = static_cast<unsigned char*>(codes);
+  q.scales = scales;
+  q.zeros = zeros;
+  return q;
+}
+
+// Milliseconds per plugin quantize call of q (time_ms); exits on a failure.
+double time_quantize(const kvc::CudaPlugin& plugin, const kvc_cuda_quantize_args& q) {
+  char message[256] = {0};
+  int32_t outcome = 0;
+  return time_ms([&] {
+    if (plugin.quantize(&q, &outcome, message, sizeof message) != KVC_OK || outcome != 0) {
+      std::fprintf(stderr, "quantize failed: %s (outcome %d)\n", message, outcome);
+      std::exit(1);
+    }
+  });
+}
+
 // The target: 1 GiB of fp16 KV to 4 bits (kernel time, keys per channel and values per
 // token, 512 MiB each, group 64).
 void one_gib_to_4_bits(const kvc::CudaPlugin& plugin) {
@@ -68,30 +101,11 @@ void one_gib_to_4_bits(const kvc::CudaPlugin& plugin) {
   BENCH_CHECK(cudaMalloc(&zeros, elements / 8));
   BENCH_CHECK(cudaMemset(keys, 0x3C, elements * 2));  // 1.0048828 in every fp16 lane
   BENCH_CHECK(cudaMemset(values, 0x2E, elements * 2));
-  char message[256] = {0};
   double total_ms = 0;
   for (int axis = 0; axis < 2; ++axis) {
-    kvc_cuda_quantize_args q{};
-    q.input = axis == 0 ? keys : values;
-    q.head_stride = uint64_t{tokens} * head_dim;
-    q.token_stride = head_dim;
-    q.input_dtype = KVC_DTYPE_F16;
-    q.heads = heads;
-    q.tokens = tokens;
-    q.head_dim = head_dim;
-    q.bits = 4;
-    q.group_size = group;
-    q.axis = axis;
-    q.codes = static_cast<unsigned char*>(codes);
-    q.scales = scales;
-    q.zeros = zeros;
-    int32_t outcome = 0;
-    total_ms += time_ms([&] {
-      if (plugin.quantize(&q, &outcome, message, sizeof message) != KVC_OK || outcome != 0) {
-        std::fprintf(stderr, "quantize failed: %s (outcome %d)\n", message, outcome);
-        std::exit(1);
-      }
-    });
+    total_ms += time_quantize(
+        plugin, packed_f16_quantize_args(axis == 0 ? keys : values, heads, tokens, head_dim, 4,
+                                         group, axis, codes, scales, zeros));
   }
   std::printf(
       "\n1 GiB of fp16 KV (keys + values, 512 MiB each) to 4 bits, group %u: %.3f ms "
@@ -283,27 +297,9 @@ int main() {
                                         : uint64_t{heads} * tokens * (head_dim / group);
       const double code_bytes = (double(elements) * bits + 7) / 8;
       const double moved = input_bytes + code_bytes + 4.0 * groups;
-      kvc_cuda_quantize_args q{};
-      q.input = input;
-      q.head_stride = uint64_t{tokens} * head_dim;
-      q.token_stride = head_dim;
-      q.input_dtype = KVC_DTYPE_F16;
-      q.heads = heads;
-      q.tokens = tokens;
-      q.head_dim = head_dim;
-      q.bits = bits;
-      q.group_size = group;
-      q.axis = axis;
-      q.codes = static_cast<unsigned char*>(codes);
-      q.scales = scales;
-      q.zeros = zeros;
-      int32_t outcome = 0;
-      const double q_ms = time_ms([&] {
-        if (plugin.quantize(&q, &outcome, message, sizeof message) != KVC_OK || outcome != 0) {
-          std::fprintf(stderr, "quantize failed: %s (outcome %d)\n", message, outcome);
-          std::exit(1);
-        }
-      });
+      const kvc_cuda_quantize_args q = packed_f16_quantize_args(
+          input, heads, tokens, head_dim, bits, group, axis, codes, scales, zeros);
+      const double q_ms = time_quantize(plugin, q);
       const char* axis_name = axis == 0 ? "keys" : "values";
       row("quantize", bits, axis_name, moved, input_bytes, q_ms, memcpy_gbs);
       kvc_cuda_dequantize_args d{};
