@@ -2,62 +2,63 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "adapters/adapter.h"
 #include "core/error.h"
+#include "core/json_document.h"
 
 namespace kvc::adapters {
 namespace {
 
-using nlohmann::json;
-
 constexpr int64_t kMaxCount = std::numeric_limits<int32_t>::max();
 
-std::string shown(const json& value) {
-  std::string text = value.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return text;
+std::string shown(const JsonValue& value) { return value.brief(37); }
+
+bool has(const JsonValue& config, const char* field) {
+  bool found = false;
+  const JsonValue value = config.find(field, &found);
+  return found && !value.is_null();
 }
 
-bool has(const json& config, const char* field) {
-  return config.contains(field) && !config.at(field).is_null();
+// A field that has() said is there.
+JsonValue at(const JsonValue& config, const char* field) {
+  bool found = false;
+  return config.find(field, &found);
 }
 
 // A positive integer field that fits int32.
-int32_t positive_int(const json& config, const char* field) {
-  const json& value = config.at(field);
-  require(value.is_number_integer(),
+int32_t positive_int(const JsonValue& config, const char* field) {
+  const JsonValue value = at(config, field);
+  require(value.is_integer(),
           std::string("config.json: ") + field + " " + shown(value) + " is not an integer");
-  const bool is_positive =
-      value.is_number_unsigned() ? value.get<uint64_t>() > 0 : value.get<int64_t>() > 0;
-  require(is_positive,
+  require(value.is_unsigned() && value.unsigned_value() > 0,
           std::string("config.json: ") + field + " " + shown(value) + " is not positive");
-  const uint64_t n = value.get<uint64_t>();
+  const uint64_t n = value.unsigned_value();
   require(n <= static_cast<uint64_t>(kMaxCount),
           std::string("config.json: ") + field + " " + shown(value) + " is out of range");
   return static_cast<int32_t>(n);
 }
 
-int32_t required_int(const json& config, const char* field) {
+int32_t required_int(const JsonValue& config, const char* field) {
   require(has(config, field), std::string("config.json: ") + field + " is missing");
   return positive_int(config, field);
 }
 
 // The first of the fields that is present (e.g. Qwen 1's kv_channels for head_dim), or 0.
-int32_t optional_int(const json& config, std::initializer_list<const char*> fields) {
+int32_t optional_int(const JsonValue& config, std::initializer_list<const char*> fields) {
   for (const char* field : fields) {
     if (has(config, field)) return positive_int(config, field);
   }
   return 0;
 }
 
-double positive_number(const json& config, const char* field) {
-  const json& value = config.at(field);
+double positive_number(const JsonValue& config, const char* field) {
+  const JsonValue value = at(config, field);
   require(value.is_number(),
           std::string("config.json: ") + field + " " + shown(value) + " is not a number");
-  const double x = value.get<double>();
+  const double x = value.number();
   require(std::isfinite(x) && x > 0.0,
           std::string("config.json: ") + field + " " + shown(value) + " is not positive");
   return x;
@@ -74,21 +75,24 @@ std::string family_of(const std::string& model_type) {
 }  // namespace
 
 Adapter from_hf_config(std::string_view json_text) {
-  const json config = json::parse(json_text.begin(), json_text.end(), nullptr, false);
-  require_intact(!config.is_discarded(), "config.json: not valid JSON");
+  JsonDocument document;
+  std::string error;
+  const bool is_parsed = document.parse(json_text, DuplicateKeys::kKeepLast, &error);
+  require_intact(is_parsed, "config.json " + error);
+  const JsonValue config = document.root();
   require_intact(config.is_object(), "config.json: not a JSON object");
 
   require(has(config, "model_type"), "config.json: model_type is missing");
-  require(config.at("model_type").is_string(),
-          "config.json: model_type " + shown(config.at("model_type")) + " is not a string");
-  const std::string model_type = config.at("model_type").get<std::string>();
+  require(at(config, "model_type").is_string(),
+          "config.json: model_type " + shown(at(config, "model_type")) + " is not a string");
+  const std::string model_type(at(config, "model_type").string());
   require(!model_type.empty(), "config.json: model_type is empty");
 
   Adapter a;
   a.name = model_type;
-  if (has(config, "_name_or_path") && config.at("_name_or_path").is_string() &&
-      !config.at("_name_or_path").get<std::string>().empty()) {
-    a.name = config.at("_name_or_path").get<std::string>();
+  if (has(config, "_name_or_path") && at(config, "_name_or_path").is_string() &&
+      !at(config, "_name_or_path").string().empty()) {
+    a.name = at(config, "_name_or_path").string();
   }
   if (const Adapter* known = find(a.name)) a.policy = known->policy;
   a.family = family_of(model_type);
@@ -124,11 +128,12 @@ Adapter from_hf_config(std::string_view json_text) {
     a.head_dim = static_cast<int32_t>(cached);
   } else if (has(config, "sliding_window")) {
     bool is_used = true;
-    if (config.contains("use_sliding_window")) {  // Qwen2: the window is off unless enabled
-      const json& use = config.at("use_sliding_window");
+    bool is_present = false;  // Qwen2: the window is off unless enabled
+    const JsonValue use = config.find("use_sliding_window", &is_present);
+    if (is_present) {
       require(use.is_boolean(),
               "config.json: use_sliding_window " + shown(use) + " is not true or false");
-      is_used = use.get<bool>();
+      is_used = use.boolean();
     }
     if (is_used) {
       a.attention = AttentionType::kSlidingWindow;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -24,15 +25,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/json_document.h"
 
 namespace kvc::io {
 namespace {
 
 static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian and is copied as is");
-
-using nlohmann::json;
-using nlohmann::ordered_json;
 
 constexpr uint64_t kLengthFieldBytes = 8;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
@@ -99,12 +98,7 @@ std::string errno_text(int error_number) {
 }
 
 // A JSON value as message text, cut short so that a hostile header cannot flood the message.
-std::string short_dump(const json& value) {
-  constexpr size_t kMaxChars = 60;
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text.size() > kMaxChars) text = text.substr(0, kMaxChars) + "...";
-  return text;
-}
+std::string short_dump(const JsonValue& value) { return value.brief(60); }
 
 std::string shape_text(const std::vector<uint64_t>& shape) {
   std::string text = "[";
@@ -185,12 +179,14 @@ void read_exactly(int fd, uint64_t offset, void* dst, uint64_t size_bytes,
   }
 }
 
-// Writes "<path>.tmp.<pid>", then fsync and rename over path on commit(); removes the
-// temporary file if destroyed before a successful commit.
+// Writes "<path>.tmp.<pid>", then fsync and rename over path on flush() and commit(); removes
+// the temporary file if destroyed before a successful commit.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path)
-      : path_(std::move(path)), temp_path_(path_ + ".tmp." + std::to_string(::getpid())) {
+      : path_(std::move(path)),
+        temp_path_(path_ + ".tmp." + std::to_string(::getpid())),
+        directory_(parent_directory(path_)) {
     int raw_fd;
     do {
       raw_fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -221,21 +217,31 @@ class AtomicFile {
     }
   }
 
-  void commit() {
+  // Makes the written bytes durable (fsync and close): the step that may fail.
+  void flush() {
     if (::fsync(fd_) != 0) throw_io(path_, errno);
     const int fd = std::exchange(fd_, -1);
     if (::close(fd) != 0) throw_io(path_, errno);
+  }
+
+  // Renames the flushed temporary file over path.
+  void commit() {
+    if (fd_ >= 0) flush();
     if (::rename(temp_path_.c_str(), path_.c_str()) != 0) throw_io(path_, errno);
     is_committed_ = true;
     sync_parent_directory();
   }
 
  private:
+  static std::string parent_directory(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    return slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  }
+
   // Makes the rename durable; best effort, as some file systems refuse fsync on directories.
+  // Allocates nothing, so a committed file is never followed by an out-of-memory error.
   void sync_parent_directory() const {
-    const size_t slash = path_.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const int dir_fd = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0) return;
     (void)::fsync(dir_fd);
     ::close(dir_fd);
@@ -243,62 +249,27 @@ class AtomicFile {
 
   std::string path_;
   std::string temp_path_;
+  std::string directory_;  // of path_, for sync_parent_directory()
   int fd_ = -1;
   bool is_committed_ = false;
 };
 
 // ---- JSON ---------------------------------------------------------------------------------
 
-// Parses text as JSON, rejecting duplicate keys in any object (nlohmann keeps the last one
-// silently, which would let two readers of one file see different tensors).
-json parse_json_without_duplicates(const std::string& text, const std::string& path,
-                                   const std::string& what) {
-  struct OpenObject {
-    std::unordered_set<std::string> keys;
-    std::string owner_key;  // key of the enclosing object under which this object sits
-    std::string last_key;
-  };
-  std::vector<OpenObject> open_objects;
-  std::string duplicate_message;
-  const json::parser_callback_t check_keys = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        open_objects.push_back(
-            {{}, open_objects.empty() ? std::string() : open_objects.back().last_key, {}});
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        if (open_objects.empty() || !parsed.is_string()) break;
-        OpenObject& top = open_objects.back();
-        top.last_key = parsed.get_ref<const std::string&>();
-        if (!top.keys.insert(top.last_key).second && duplicate_message.empty()) {
-          duplicate_message = what + " has duplicate key \"" + top.last_key + "\"";
-          if (open_objects.size() > 1) duplicate_message += " in \"" + top.owner_key + "\"";
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    return true;
-  };
-  json document;
-  try {
-    document = json::parse(text, check_keys);
-  } catch (const json::exception& e) {
-    throw_corrupt(path, what + " is not valid JSON: " + e.what());
-  }
-  if (!duplicate_message.empty()) throw_corrupt(path, duplicate_message);
-  return document;
+// Parses text as JSON, rejecting duplicate keys in any object (two readers of one file must not
+// see different tensors) and nesting deeper than kMaxJsonDepth, as the reference reader does.
+void parse_document(const std::string& text, const std::string& path, const std::string& what,
+                    JsonDocument* document) {
+  std::string error;
+  if (!document->parse(text, DuplicateKeys::kReject, &error))
+    throw_corrupt(path, what + " " + error);
 }
 
 // A non-negative integer from a JSON unsigned number or a string of decimal digits.
-std::optional<uint64_t> as_count(const json& value) {
-  if (value.is_number_unsigned()) return value.get<uint64_t>();
+std::optional<uint64_t> as_count(const JsonValue& value) {
+  if (value.is_unsigned()) return value.unsigned_value();
   if (!value.is_string()) return std::nullopt;
-  const auto& text = value.get_ref<const std::string&>();
+  const std::string_view text = value.string();
   uint64_t count = 0;
   const char* end = text.data() + text.size();
   const auto [stop, error] = std::from_chars(text.data(), end, count);
@@ -319,48 +290,53 @@ struct TensorEntry {
 };
 
 struct Header {
-  std::vector<TensorEntry> tensors;  // sorted by data_offsets
-  std::optional<json> metadata;      // the __metadata__ object, if any
+  std::vector<TensorEntry> tensors;        // sorted by data_offsets
+  std::unique_ptr<JsonDocument> document;  // the parsed header
+  std::optional<JsonValue> metadata;       // its __metadata__ object, if any
 };
 
-TensorEntry parse_entry(const std::string& path, const std::string& name, const json& value,
+TensorEntry parse_entry(const std::string& path, std::string_view name, const JsonValue& value,
                         uint64_t buffer_bytes) {
-  const std::string where = "tensor " + name + ": ";
+  const std::string where = "tensor " + std::string(name) + ": ";
   if (!value.is_object()) {
     throw_corrupt(path, where + "entry is " + short_dump(value) + ", not an object");
   }
   TensorEntry entry;
   entry.name = name;
 
-  const auto dtype = value.find("dtype");
-  if (dtype == value.end()) throw_corrupt(path, where + "dtype is missing");
-  if (!dtype->is_string()) {
-    throw_corrupt(path, where + "dtype " + short_dump(*dtype) + " is not a string");
+  bool found = false;
+  const JsonValue dtype = value.find("dtype", &found);
+  if (!found) throw_corrupt(path, where + "dtype is missing");
+  if (!dtype.is_string()) {
+    throw_corrupt(path, where + "dtype " + short_dump(dtype) + " is not a string");
   }
-  entry.dtype = dtype->get<std::string>();
+  entry.dtype = dtype.string();
   const std::optional<uint32_t> dtype_bits = safetensors_dtype_bits(entry.dtype);
   if (!dtype_bits) throw_corrupt(path, where + "unknown dtype \"" + entry.dtype + "\"");
 
-  const auto shape = value.find("shape");
-  if (shape == value.end()) throw_corrupt(path, where + "shape is missing");
+  const JsonValue shape = value.find("shape", &found);
+  if (!found) throw_corrupt(path, where + "shape is missing");
   const bool is_shape_valid =
-      shape->is_array() && std::all_of(shape->begin(), shape->end(),
-                                       [](const json& d) { return d.is_number_unsigned(); });
+      shape.is_array() &&
+      std::all_of(shape.begin(), shape.end(), [](JsonValue d) { return d.is_unsigned(); });
   if (!is_shape_valid) {
     throw_corrupt(
-        path, where + "shape " + short_dump(*shape) + " is not an array of non-negative integers");
+        path, where + "shape " + short_dump(shape) + " is not an array of non-negative integers");
   }
-  for (const json& d : *shape) entry.shape.push_back(d.get<uint64_t>());
+  entry.shape.reserve(shape.size());
+  for (const JsonValue d : shape) entry.shape.push_back(d.unsigned_value());
 
-  const auto offsets = value.find("data_offsets");
-  if (offsets == value.end()) throw_corrupt(path, where + "data_offsets is missing");
-  if (!offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
-      !(*offsets)[1].is_number_unsigned()) {
-    throw_corrupt(path, where + "data_offsets " + short_dump(*offsets) +
+  const JsonValue offsets = value.find("data_offsets", &found);
+  if (!found) throw_corrupt(path, where + "data_offsets is missing");
+  const bool is_offsets_valid =
+      offsets.is_array() && offsets.size() == 2 &&
+      std::all_of(offsets.begin(), offsets.end(), [](JsonValue d) { return d.is_unsigned(); });
+  if (!is_offsets_valid) {
+    throw_corrupt(path, where + "data_offsets " + short_dump(offsets) +
                             " is not [begin, end] with non-negative integers");
   }
-  entry.begin = (*offsets)[0].get<uint64_t>();
-  entry.end = (*offsets)[1].get<uint64_t>();
+  entry.begin = (*offsets.begin()).unsigned_value();
+  entry.end = (*++offsets.begin()).unsigned_value();
   const std::string offsets_field = "data_offsets " + offsets_text(entry.begin, entry.end);
   if (entry.begin > entry.end) throw_corrupt(path, where + offsets_field + " begin after end");
   if (entry.end > buffer_bytes) {
@@ -418,14 +394,17 @@ void check_coverage(const std::string& path, std::vector<TensorEntry>& tensors,
 }
 
 Header parse_header(const std::string& path, const std::string& text, uint64_t buffer_bytes) {
-  const json document = parse_json_without_duplicates(text, path, "header");
+  Header header;
+  header.document = std::make_unique<JsonDocument>();
+  parse_document(text, path, "header", header.document.get());
+  const JsonValue document = header.document->root();
   if (!document.is_object()) {
     throw_corrupt(path,
                   "header is a JSON " + std::string(document.type_name()) + ", not an object");
   }
-  Header header;
   header.tensors.reserve(document.size());
-  for (const auto& [name, value] : document.items()) {
+  for (const JsonValue value : document) {
+    const std::string_view name = value.key();
     if (name != kMetadataKey) {
       header.tensors.push_back(parse_entry(path, name, value, buffer_bytes));
       continue;
@@ -434,10 +413,10 @@ Header parse_header(const std::string& path, const std::string& text, uint64_t b
     if (!value.is_object()) {
       throw_corrupt(path, "__metadata__ is " + short_dump(value) + ", not an object");
     }
-    for (const auto& [key, field] : value.items()) {
+    for (const JsonValue field : value) {
       if (!field.is_string()) {
-        throw_corrupt(path,
-                      "__metadata__ \"" + key + "\" is " + short_dump(field) + ", not a string");
+        throw_corrupt(path, "__metadata__ \"" + std::string(field.key()) + "\" is " +
+                                short_dump(field) + ", not a string");
       }
     }
     header.metadata = value;
@@ -547,8 +526,9 @@ CacheDims check_kv_cache(const std::string& path, std::vector<TensorEntry>& tens
 
 // Fields of the sidecar or of __metadata__ (where every value is a string).
 struct MetadataSource {
-  std::string origin;  // "sidecar <path>" or "__metadata__"
-  json fields;         // a JSON object
+  std::string origin;                      // "sidecar <path>" or "__metadata__"
+  std::unique_ptr<JsonDocument> document;  // the sidecar's; nullptr for __metadata__
+  JsonValue fields;                        // a JSON object
 };
 
 // Checks that metadata agrees with the tensors' dimensions; returns its model_name or "".
@@ -561,11 +541,12 @@ std::string check_metadata(const std::string& path, const MetadataSource& source
       {"head_dim", dims.head_dim},
   };
   for (const auto& [field, actual] : counts) {
-    const auto found = source.fields.find(field);
-    if (found == source.fields.end()) continue;
-    const std::optional<uint64_t> declared = as_count(*found);
+    bool is_present = false;
+    const JsonValue found = source.fields.find(field, &is_present);
+    if (!is_present) continue;
+    const std::optional<uint64_t> declared = as_count(found);
     if (!declared) {
-      throw_corrupt(path, source.origin + ": " + field + " " + short_dump(*found) +
+      throw_corrupt(path, source.origin + ": " + field + " " + short_dump(found) +
                               " is not a non-negative integer");
     }
     if (*declared != actual) {
@@ -573,25 +554,26 @@ std::string check_metadata(const std::string& path, const MetadataSource& source
                                   " does not match the tensors' " + std::to_string(actual));
     }
   }
-  const auto dtype = source.fields.find("dtype");
-  if (dtype != source.fields.end()) {
-    if (!dtype->is_string()) {
-      throw_corrupt(path, source.origin + ": dtype " + short_dump(*dtype) + " is not a string");
+  bool is_present = false;
+  const JsonValue dtype = source.fields.find("dtype", &is_present);
+  if (is_present) {
+    if (!dtype.is_string()) {
+      throw_corrupt(path, source.origin + ": dtype " + short_dump(dtype) + " is not a string");
     }
-    const std::string& declared = dtype->get_ref<const std::string&>();
+    const std::string_view declared = dtype.string();
     if (declared != dtype_name(dims.dtype)) {
-      throw_not_a_cache(path, source.origin + ": dtype \"" + declared +
+      throw_not_a_cache(path, source.origin + ": dtype \"" + std::string(declared) +
                                   "\" does not match the tensors' " + dtype_name(dims.dtype) +
                                   " (" + safetensors_dtype_name(dims.dtype) + ")");
     }
   }
-  const auto model_name = source.fields.find("model_name");
-  if (model_name == source.fields.end() || model_name->is_null()) return "";
-  if (!model_name->is_string()) {
+  const JsonValue model_name = source.fields.find("model_name", &is_present);
+  if (!is_present || model_name.is_null()) return "";
+  if (!model_name.is_string()) {
     throw_corrupt(path,
-                  source.origin + ": model_name " + short_dump(*model_name) + " is not a string");
+                  source.origin + ": model_name " + short_dump(model_name) + " is not a string");
   }
-  return model_name->get<std::string>();
+  return std::string(model_name.string());
 }
 
 // The sidecar's fields, or nullopt if there is no sidecar.
@@ -606,13 +588,14 @@ std::optional<MetadataSource> read_sidecar(const std::string& path) {
   }
   std::string text(file->size_bytes, '\0');
   read_exactly(file->fd.get(), 0, text.data(), text.size(), sidecar_path);
-  MetadataSource source{"sidecar " + sidecar_path,
-                        parse_json_without_duplicates(text, sidecar_path, "sidecar")};
-  if (!source.fields.is_object()) {
-    throw_corrupt(sidecar_path, "sidecar is a JSON " + std::string(source.fields.type_name()) +
-                                    ", not an object");
+  auto document = std::make_unique<JsonDocument>();
+  parse_document(text, sidecar_path, "sidecar", document.get());
+  const JsonValue fields = document->root();
+  if (!fields.is_object()) {
+    throw_corrupt(sidecar_path,
+                  "sidecar is a JSON " + std::string(fields.type_name()) + ", not an object");
   }
-  return source;
+  return MetadataSource{"sidecar " + sidecar_path, std::move(document), fields};
 }
 
 // ---- Writing ------------------------------------------------------------------------------
@@ -663,12 +646,50 @@ void write_tensor(AtomicFile& out, const TensorView& tensor, const CacheDims& di
   out.write(staging.data(), used);
 }
 
-std::string dump_strict(const ordered_json& value, int indent) {
+// name as a JSON string literal; nlohmann escapes it (a string value allocates nothing when
+// destroyed, unlike an object).
+std::string quoted(const std::string& name) {
   try {
-    return value.dump(indent, ' ', false, ordered_json::error_handler_t::strict);
-  } catch (const ordered_json::exception&) {
+    return nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  } catch (const nlohmann::json::type_error&) {
     throw Error(KVC_ERR_INVALID_ARGUMENT, "model_name is not valid UTF-8");
   }
+}
+
+// The header's JSON text: __metadata__ (every value a string), then one entry per tensor.
+std::string header_json(const CacheDims& dims, const std::string& quoted_model_name) {
+  const uint64_t tensor_bytes = dims.bytes_per_tensor();
+  std::string text = "{\"" + std::string(kMetadataKey) + "\":{";
+  text += "\"num_layers\":\"" + std::to_string(dims.num_layers) + "\",";
+  text += "\"num_kv_heads\":\"" + std::to_string(dims.num_kv_heads) + "\",";
+  text += "\"seq_len\":\"" + std::to_string(dims.num_tokens) + "\",";
+  text += "\"head_dim\":\"" + std::to_string(dims.head_dim) + "\",";
+  text += "\"dtype\":\"" + std::string(dtype_name(dims.dtype)) + "\",";
+  text += "\"model_name\":" + quoted_model_name + "}";
+  const std::string shape = "[1," + std::to_string(dims.num_kv_heads) + "," +
+                            std::to_string(dims.num_tokens) + "," + std::to_string(dims.head_dim) +
+                            "]";
+  uint64_t offset = 0;
+  for (uint32_t l = 0; l < dims.num_layers; ++l) {
+    for (const char* kind : {"_key", "_value"}) {
+      text += ",\"layer_" + std::to_string(l) + kind + "\":{\"dtype\":\"" +
+              safetensors_dtype_name(dims.dtype) + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(offset + tensor_bytes) + "]}";
+      offset += tensor_bytes;
+    }
+  }
+  text += "}";
+  text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  return text;
+}
+
+// The sidecar's text: the dimensions as numbers, indented as json.dump(indent=2) writes them.
+std::string sidecar_json(const CacheDims& dims, const std::string& quoted_model_name) {
+  return "{\n  \"num_layers\": " + std::to_string(dims.num_layers) +
+         ",\n  \"num_kv_heads\": " + std::to_string(dims.num_kv_heads) +
+         ",\n  \"seq_len\": " + std::to_string(dims.num_tokens) +
+         ",\n  \"head_dim\": " + std::to_string(dims.head_dim) + ",\n  \"dtype\": \"" +
+         dtype_name(dims.dtype) + "\",\n  \"model_name\": " + quoted_model_name + "\n}\n";
 }
 
 }  // namespace
@@ -727,7 +748,8 @@ KvCacheFile load_kv_safetensors(const std::string& path) {
   cache.dims = check_kv_cache(path, header.tensors);
   check_dims(cache.dims);  // the limits every cache meets, as for caller memory
   std::optional<MetadataSource> metadata = read_sidecar(path);
-  if (!metadata && header.metadata) metadata = MetadataSource{"__metadata__", *header.metadata};
+  if (!metadata && header.metadata)
+    metadata = MetadataSource{"__metadata__", nullptr, *header.metadata};
   if (metadata) cache.model_name = check_metadata(path, *metadata, cache.dims);
 
   // The tensors tile the buffer, so these sizes add up to buffer_bytes <= file_bytes.
@@ -745,66 +767,28 @@ void save_kv_safetensors(const std::string& path, const CacheView& cache,
                          const std::string& model_name) {
   check_view(cache);
   const CacheDims& dims = cache.dims;
-  const uint64_t tensor_bytes = dims.bytes_per_tensor();
+  const std::string quoted_model_name = quoted(model_name);
+  const std::string header_text = header_json(dims, quoted_model_name);
+  const std::string sidecar_text = sidecar_json(dims, quoted_model_name);
+  const std::string sidecar_path = metadata_sidecar_path(path);  // before the first rename
 
-  // Built key by key from empty objects: operator[] on a null json sets the type before it
-  // allocates, and the initializer-list constructor leaks its object when an element throws, so
-  // either would crash or leak when an allocation fails (tests/reliability).
-  ordered_json header = ordered_json::object();
-  ordered_json& metadata = header[std::string(kMetadataKey)];
-  metadata = ordered_json::object();
-  metadata["num_layers"] = std::to_string(dims.num_layers);
-  metadata["num_kv_heads"] = std::to_string(dims.num_kv_heads);
-  metadata["seq_len"] = std::to_string(dims.num_tokens);
-  metadata["head_dim"] = std::to_string(dims.head_dim);
-  metadata["dtype"] = dtype_name(dims.dtype);
-  metadata["model_name"] = model_name;
-  uint64_t offset = 0;
+  // Both temporary files exist before either is renamed, so a failure (out of memory included)
+  // leaves the old pair in place; only the renames come after the last allocation.
+  AtomicFile cache_out(path);
+  AtomicFile sidecar_out(sidecar_path);
+  const uint64_t header_bytes = header_text.size();  // little-endian host
+  cache_out.write(&header_bytes, sizeof header_bytes);
+  cache_out.write(header_text.data(), header_text.size());
+  std::vector<unsigned char> staging;
   for (uint32_t l = 0; l < dims.num_layers; ++l) {
-    for (const char* kind : {"_key", "_value"}) {
-      ordered_json& entry = header["layer_" + std::to_string(l) + kind];
-      entry = ordered_json::object();
-      entry["dtype"] = safetensors_dtype_name(dims.dtype);
-      ordered_json& shape = entry["shape"];
-      shape = ordered_json::array();
-      for (const uint64_t n : {uint64_t{1}, uint64_t{dims.num_kv_heads}, uint64_t{dims.num_tokens},
-                               uint64_t{dims.head_dim}}) {
-        shape.push_back(n);
-      }
-      ordered_json& offsets = entry["data_offsets"];
-      offsets = ordered_json::array();
-      offsets.push_back(offset);
-      offsets.push_back(offset + tensor_bytes);
-      offset += tensor_bytes;
-    }
+    write_tensor(cache_out, cache.key(l), dims, staging);
+    write_tensor(cache_out, cache.value(l), dims, staging);
   }
-  std::string header_text = dump_strict(header, -1);
-  header_text.append((8 - header_text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-
-  ordered_json sidecar = ordered_json::object();
-  sidecar["num_layers"] = dims.num_layers;
-  sidecar["num_kv_heads"] = dims.num_kv_heads;
-  sidecar["seq_len"] = dims.num_tokens;
-  sidecar["head_dim"] = dims.head_dim;
-  sidecar["dtype"] = dtype_name(dims.dtype);
-  sidecar["model_name"] = model_name;
-  const std::string sidecar_text = dump_strict(sidecar, 2) + "\n";
-
-  {
-    AtomicFile out(path);
-    const uint64_t header_bytes = header_text.size();  // little-endian host
-    out.write(&header_bytes, sizeof header_bytes);
-    out.write(header_text.data(), header_text.size());
-    std::vector<unsigned char> staging;
-    for (uint32_t l = 0; l < dims.num_layers; ++l) {
-      write_tensor(out, cache.key(l), dims, staging);
-      write_tensor(out, cache.value(l), dims, staging);
-    }
-    out.commit();
-  }
-  AtomicFile out(metadata_sidecar_path(path));
-  out.write(sidecar_text.data(), sidecar_text.size());
-  out.commit();
+  sidecar_out.write(sidecar_text.data(), sidecar_text.size());
+  cache_out.flush();
+  sidecar_out.flush();
+  cache_out.commit();
+  sidecar_out.commit();
 }
 
 QueryFile load_query_safetensors(const std::string& path) {

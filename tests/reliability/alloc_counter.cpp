@@ -2,15 +2,10 @@
 // that keeps each block's size in a header and can fail the Nth allocation.
 #include "reliability/alloc_counter.h"
 
-#include <dlfcn.h>
-#include <elf.h>
-#include <execinfo.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
-#include <vector>
 
 namespace kvc_alloc {
 namespace {
@@ -29,68 +24,6 @@ thread_local Stats t_stats;
 thread_local uint64_t t_fail_at = 0;
 thread_local Fault t_fault = Fault::None;
 thread_local bool t_persistent = false;
-bool g_exempt_json = true;
-
-// Address ranges of this executable's nlohmann::json destructors (and the destroy() they call),
-// read once from its ELF symbol table: the core objects are linked in, with hidden visibility.
-struct Range {
-  uintptr_t begin, end;
-};
-std::vector<Range>* json_destructor_ranges() {
-  static std::vector<Range>* ranges = [] {
-    auto* found = new std::vector<Range>();
-    Dl_info self{};
-    if (dladdr(reinterpret_cast<void*>(&json_destructor_ranges), &self) == 0) return found;
-    const auto base = reinterpret_cast<uintptr_t>(self.dli_fbase);
-    std::FILE* f = std::fopen("/proc/self/exe", "rb");
-    if (f == nullptr) return found;
-    std::fseek(f, 0, SEEK_END);
-    const long size = std::ftell(f);
-    std::fseek(f, 0, SEEK_SET);
-    char* image = static_cast<char*>(std::malloc(static_cast<size_t>(size)));
-    const bool read = image && std::fread(image, 1, static_cast<size_t>(size), f) == size_t(size);
-    std::fclose(f);
-    if (read) {
-      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(image);
-      const auto* sh = reinterpret_cast<const Elf64_Shdr*>(image + eh->e_shoff);
-      for (int i = 0; i < eh->e_shnum; ++i) {
-        if (sh[i].sh_type != SHT_SYMTAB) continue;
-        const auto* syms = reinterpret_cast<const Elf64_Sym*>(image + sh[i].sh_offset);
-        const char* names = image + sh[sh[i].sh_link].sh_offset;
-        for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
-          const char* name = names + syms[k].st_name;
-          if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_size == 0) continue;
-          if (std::strstr(name, "basic_json") == nullptr) continue;
-          const size_t len = std::strlen(name);
-          const bool destructor = std::strstr(name, "json_value7destroy") != nullptr ||
-                                  (len > 4 && (std::strcmp(name + len - 4, "D1Ev") == 0 ||
-                                               std::strcmp(name + len - 4, "D2Ev") == 0));
-          if (destructor) {
-            const uintptr_t at = (eh->e_type == ET_DYN ? base : 0) + syms[k].st_value;
-            found->push_back({at, at + syms[k].st_size});
-          }
-        }
-      }
-    }
-    std::free(image);
-    return found;
-  }();
-  return ranges;
-}
-
-// Whether the allocating call comes from a nlohmann::json destructor.
-bool in_json_destructor() {
-  const std::vector<Range>& ranges = *json_destructor_ranges();
-  void* frames[64];
-  const int n = backtrace(frames, 64);
-  for (int i = 0; i < n; ++i) {
-    const auto pc = reinterpret_cast<uintptr_t>(frames[i]);
-    for (const Range& r : ranges) {
-      if (pc > r.begin && pc <= r.end) return true;
-    }
-  }
-  return false;
-}
 
 // Whether this allocation must fail, and how.
 Fault next_fault() {
@@ -99,10 +32,6 @@ Fault next_fault() {
   if (t_fault == Fault::None || t_fail_at == 0) return Fault::None;
   const uint64_t n = t_stats.allocations;
   if (n == t_fail_at || (t_persistent && n > t_fail_at)) {
-    if (g_exempt_json && in_json_destructor()) {
-      ++t_stats.exempted;
-      return Fault::None;
-    }
     ++t_stats.failed;
     return t_fault;
   }
@@ -149,10 +78,7 @@ void release(void* p) noexcept {
 
 }  // namespace
 
-void arm() {
-  if (g_exempt_json) (void)json_destructor_ranges();  // read before counting starts
-  t_armed = true;
-}
+void arm() { t_armed = true; }
 void disarm() {
   t_armed = false;
   t_fault = Fault::None;
@@ -165,7 +91,6 @@ void reset() {
   t_persistent = false;
 }
 Stats stats() { return t_stats; }
-void set_exempt_json_destructors(bool exempt) { g_exempt_json = exempt; }
 
 void fail_at(uint64_t n, Fault fault, bool persistent) {
   t_fail_at = n;

@@ -18,7 +18,6 @@ struct Stats {
   uint64_t live_bytes = 0;   // allocated while armed and not yet freed
   uint64_t peak_bytes = 0;   // highest live_bytes since reset()
   uint64_t failed = 0;       // allocations made to fail
-  uint64_t exempted = 0;     // would have failed, but came from a nlohmann::json destructor
 };
 
 // Counting (and faults) apply only between arm() and disarm(), on the arming thread.
@@ -29,11 +28,6 @@ Stats stats();
 
 // Allocation number n (1-based, counted from arm()) fails with fault; persistent: n and all later.
 void fail_at(uint64_t n, Fault fault = Fault::BadAlloc, bool persistent = false);
-
-// nlohmann::json's destructor allocates (it flattens nested values onto a heap-allocated stack),
-// so a failure there ends in std::terminate whatever kvc does. Such allocations are exempt from
-// faults (and counted in Stats::exempted) unless this is set to false.
-void set_exempt_json_destructors(bool exempt);
 
 // Arms for its lifetime, after reset().
 class Scope {

@@ -1,13 +1,14 @@
 // oom_test.cpp: out-of-memory fault injection: allocation N fails (only N, or N and all later) in
-// compress, decompress, inspect, verify, cache load and adapters from config.json and GGUF; every
-// call returns KVC_OK or KVC_ERR_OUT_OF_MEMORY, leaks nothing (LeakSanitizer in the ASan build)
-// and the context works afterwards.
+// compress, decompress, inspect, verify, cache save and load, and adapters from config.json and
+// GGUF; every call returns KVC_OK or KVC_ERR_OUT_OF_MEMORY, leaks nothing (LeakSanitizer in the
+// ASan build) and the context works afterwards.
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,46 @@ TEST_P(OutOfMemory, CacheLoadReportsItAndFreesEverything) {
   kvc_cache_free(cache);
   std::remove(path.c_str());
   std::remove((path.substr(0, path.size() - 12) + ".metadata.json").c_str());
+}
+
+// A failed save leaves the earlier pair of files (cache and sidecar) as it was, and no temporary.
+TEST_P(OutOfMemory, CacheSaveReportsItAndKeepsTheEarlierFiles) {
+  const bool persistent = GetParam();
+  Context ctx;
+  const Cache earlier = kvc_api_test::gaussian_cache(2, 2, 16, 32, KVC_DTYPE_BF16, 9);
+  const Cache c = kvc_api_test::gaussian_cache(3, 1, 24, 64, KVC_DTYPE_F16, 11);
+  const std::string stem = ::testing::TempDir() + "/kvc_oom_save_" + std::to_string(getpid());
+  const std::string path = stem + ".safetensors", sidecar = stem + ".metadata.json";
+  const std::string pid = std::to_string(getpid());
+  ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &earlier.shape, earlier.keys.data(),
+                           earlier.values.data(), "m"),
+            KVC_OK);
+  fault_loop(
+      "cache save", Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
+      [&] {
+        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), c.values.data(), "m");
+      },
+      [&](kvc_status st) {
+        EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + pid));
+        EXPECT_FALSE(std::filesystem::exists(sidecar + ".tmp." + pid));
+        kvc_cache* loaded = nullptr;
+        ASSERT_EQ(kvc_cache_load(ctx, path.c_str(), &loaded), KVC_OK)
+            << kvc_context_last_error(ctx);
+        const Cache& expected = st == KVC_OK ? c : earlier;
+        kvc_cache_shape shape;
+        kvc_cache_shape_default(&shape, sizeof shape);
+        ASSERT_EQ(kvc_cache_get_shape(loaded, &shape), KVC_OK);
+        EXPECT_EQ(shape.num_layers, expected.shape.num_layers);
+        EXPECT_EQ(0,
+                  std::memcmp(kvc_cache_keys(loaded), expected.keys.data(), expected.keys.size()));
+        kvc_cache_free(loaded);
+        // Back to the earlier pair for the next call.
+        ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &earlier.shape, earlier.keys.data(),
+                                 earlier.values.data(), "m"),
+                  KVC_OK);
+      });
+  std::remove(path.c_str());
+  std::remove(sidecar.c_str());
 }
 
 // The adapter of a config.json or GGUF file: none on failure, the same one after it.

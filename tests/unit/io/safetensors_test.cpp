@@ -490,6 +490,31 @@ TEST_F(Safetensors, RejectsDuplicateFieldsInsideATensorEntry) {
                     "header has duplicate key \"dtype\" in \"layer_0_key\"");
 }
 
+TEST_F(Safetensors, RejectsNestingDeeperThanTheReferenceReader) {
+  // serde_json (the reference reader) stops at 128 levels; a deeper unknown field is refused
+  // before anything is built from it.
+  const std::string deep = std::string(200, '[') + std::string(200, ']');
+  write_safetensors(
+      file("cache.safetensors"),
+      R"({"layer_0_key": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2], "x": )" + deep +
+          "}}",
+      2);
+  expect_load_error(file("cache.safetensors"), KVC_ERR_CORRUPT_DATA,
+                    "header nests arrays and objects deeper than 128 levels");
+}
+
+TEST_F(Safetensors, IgnoresUnknownFieldsOfAnEntry) {
+  write_safetensors(file("cache.safetensors"),
+                    R"({"layer_0_key": {"dtype": "F16", "extra": {"a": [1, {"b": null}]},
+                        "shape": [1, 1, 1, 1], "data_offsets": [0, 2]},
+                        "layer_0_value": {"dtype": "F16", "shape": [1, 1, 1, 1],
+                        "data_offsets": [2, 4]}})",
+                    4);
+  const KvCacheFile cache = load_kv_safetensors(file("cache.safetensors"));
+  EXPECT_EQ(cache.dims.num_layers, 1u);
+  EXPECT_EQ(cache.dims.head_dim, 1u);
+}
+
 TEST_F(Safetensors, RejectsEntryThatIsNotAnObject) {
   expect_load_error(write_cache({{"layer_0_key", {1, 2}}}, 0), KVC_ERR_CORRUPT_DATA,
                     "tensor layer_0_key: entry is [1,2], not an object");
