@@ -22,7 +22,7 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER="$CC" \
   -DKVC_BUILD_BENCHMARKS=OFF -DKVC_WITH_CUDA=OFF -DKVC_BUILD_EXAMPLES=OFF -DKVC_BUILD_CLI=OFF \
   >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS" --target kvc_unit_tests kvc_api_tests \
-  kvc_reliability_tests decompress_fuzz_replay verify_fuzz_replay roundtrip_fuzz_replay \
+  kvc_reliability_tests decompress_fuzz_replay verify_fuzz_replay roundtrip_fuzz_replay selection_fuzz_replay \
   safetensors_fuzz_replay model_config_fuzz_replay kvc_device_context_tests kvc_cuda_emulated
 
 if [ -d build/data ] && [ ! -e "$BUILD_DIR/data" ]; then
@@ -39,7 +39,8 @@ export LLVM_PROFILE_FILE="$PROFILES/%p-%m.profraw"
 # Every binary that ran, so that code compiled into each of them is counted.
 OBJECTS=("$BUILD_DIR/libkvc.so")
 for exe in tests/kvc_unit_tests tests/kvc_reliability_tests tests/fuzz/decompress_fuzz_replay \
-  tests/fuzz/verify_fuzz_replay tests/fuzz/roundtrip_fuzz_replay tests/fuzz/safetensors_fuzz_replay \
+  tests/fuzz/verify_fuzz_replay tests/fuzz/roundtrip_fuzz_replay tests/fuzz/selection_fuzz_replay \
+  tests/fuzz/safetensors_fuzz_replay \
   tests/fuzz/model_config_fuzz_replay tests/device/kvc_device_context_tests; do
   [ -e "$BUILD_DIR/$exe" ] && OBJECTS+=(-object "$BUILD_DIR/$exe")
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh: runs one libFuzzer campaign: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]
 #
-#   TARGET   decompress | verify | roundtrip | safetensors | model_config
+#   TARGET   decompress | verify | roundtrip | selection | safetensors | model_config
 #            (tests/fuzz/<TARGET>_fuzz.cpp)
 #   SECONDS  wall-clock budget (libFuzzer -max_total_time)
 #
@@ -22,7 +22,7 @@ TARGET="$1"
 SECONDS_BUDGET="$2"
 shift 2
 case "$TARGET" in
-  decompress | verify | roundtrip | safetensors | model_config) ;;
+  decompress | verify | roundtrip | selection | safetensors | model_config) ;;
   *) echo "fuzz.sh: unknown target '$TARGET'" >&2; exit 2 ;;
 esac
 CC="${CC:-$(command -v clang-14 || command -v clang)}"

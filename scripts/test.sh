@@ -76,7 +76,7 @@ has_libfuzzer() {
   return $rc
 }
 if [ "$SMOKE_SECONDS" -gt 0 ] && has_libfuzzer; then
-  for target in decompress verify roundtrip safetensors model_config; do
+  for target in decompress verify roundtrip selection safetensors model_config; do
     echo "---- fuzz smoke: $target, ${SMOKE_SECONDS}s"
     if bash scripts/fuzz.sh "$target" "$SMOKE_SECONDS" -seed=1 -runs="$SMOKE_RUNS" >"$LOG" 2>&1; then
       PASSED=$((PASSED + 1))

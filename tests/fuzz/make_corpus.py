@@ -5,7 +5,8 @@ Usage: tests/fuzz/make_corpus.py --kvc build/kvc --data build/data [--out tests/
 
 Slices stories260K and SmolLM2 to a few layers and tokens, compresses the slices with the kvc
 CLI at several settings (decompress/), derives truncated and bit-flipped blobs (verify/), writes
-valid and malformed safetensors files (safetensors/) and round-trip inputs (roundtrip/).
+valid and malformed safetensors files (safetensors/), round-trip inputs (roundtrip/) and
+token-selection round trips (selection/).
 Crash reproducers (files named crash-*) are never touched. Needs numpy.
 """
 import argparse
@@ -77,7 +78,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "corpus"))
     args = ap.parse_args()
     rng = random.Random(260)
-    dirs = {k: os.path.join(args.out, k) for k in ("decompress", "verify", "roundtrip", "safetensors")}
+    dirs = {k: os.path.join(args.out, k)
+            for k in ("decompress", "verify", "roundtrip", "selection", "safetensors")}
     for d in dirs.values():
         os.makedirs(d, exist_ok=True)
         for name in os.listdir(d):
@@ -193,6 +195,25 @@ def main():
     }
     for name, (c, data) in controls.items():
         write(os.path.join(dirs["roundtrip"], name + ".bin"), c + data)
+
+    # selection/: 20 control bytes (see selection_fuzz.cpp) followed by real cache bytes, which
+    # also give the queries: every policy, shared and per head, GQA, a sliding window, limits.
+    controls = {
+        "stories_attention_shared": (bytes([0, 1, 47, 7, 1, 2, 2, 1, 0, 1, 89, 49, 0, 0, 2, 4,
+                                            0, 0, 1, 3]), k),
+        "stories_attention_perhead_max": (bytes([1, 1, 47, 7, 1, 4, 4, 0, 8, 1, 49, 0, 2, 10, 1,
+                                                 2, 0, 1, 0, 11]), k),
+        "stories_keynorm_window": (bytes([0, 1, 40, 7, 1, 0, 1, 2, 0, 2, 0, 29, 4, 0, 2, 4, 130,
+                                          1, 0, 0]), k),
+        "stories_recency_bf16_lossless": (bytes([0, 0, 31, 15, 2, 4, 4, 0, 0, 3, 0, 49, 0, 0, 2,
+                                                 4, 0, 0, 0, 0]), k),
+        "stories_none_window_f32": (bytes([0, 1, 40, 7, 0, 2, 3, 1, 5, 0, 0, 0, 0, 0, 0, 0, 120,
+                                           0, 0, 0]), k),
+        "smol_attention_gqa": (bytes([0, 0, 23, 63, 1, 2, 2, 1, 0, 1, 94, 0, 0, 0, 4, 4, 0, 0, 2,
+                                      5]), s),
+    }
+    for name, (c, data) in controls.items():
+        write(os.path.join(dirs["selection"], name + ".bin"), c + data)
 
 
 if __name__ == "__main__":

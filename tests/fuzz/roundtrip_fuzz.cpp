@@ -15,51 +15,10 @@ namespace {
 
 constexpr size_t kControlBytes = 12;  // bytes that pick the shape and params; the rest is data
 
-// Reads control bytes one at a time; 0 once the input runs out.
-class Controls {
- public:
-  Controls(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint32_t next(uint32_t modulus) { return pos_ < size_ ? data_[pos_++] % modulus : 0; }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
-
-size_t dtype_bytes(kvc_dtype dtype) { return dtype == KVC_DTYPE_F32 ? 4 : 2; }
-
-bool is_finite(const unsigned char* p, kvc_dtype dtype) {
-  if (dtype == KVC_DTYPE_F32) {
-    float f;
-    std::memcpy(&f, p, 4);
-    return std::isfinite(f);
-  }
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  if (dtype == KVC_DTYPE_F16) return ((h >> 10) & 0x1f) != 0x1f;
-  return ((h >> 7) & 0xff) != 0xff;  // bfloat16
-}
-
-// A float32 or bfloat16 element as float.
-float to_float(const unsigned char* p, kvc_dtype dtype) {
-  uint32_t bits = 0;
-  if (dtype == KVC_DTYPE_F32) {
-    std::memcpy(&bits, p, 4);
-  } else {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    bits = uint32_t{h} << 16;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 // Compares one tensor (strided input, packed output) element by element.
 void check_tensor(const std::vector<unsigned char>& in, const std::vector<unsigned char>& out,
                   const kvc_cache_shape& s, int bits, uint32_t quantized_tokens) {
-  const size_t elem = dtype_bytes(s.dtype);
+  const size_t elem = kvc_fuzz::dtype_bytes(s.dtype);
   for (uint32_t l = 0; l < s.num_layers; ++l)
     for (uint32_t h = 0; h < s.num_kv_heads; ++h)
       for (uint32_t t = 0; t < s.num_tokens; ++t)
@@ -71,8 +30,8 @@ void check_tensor(const std::vector<unsigned char>& in, const std::vector<unsign
           if (bits == 16 || t >= quantized_tokens) {
             kvc_fuzz::expect(std::memcmp(&in[src], &out[dst], elem) == 0,
                              "lossless or recent element changed in the round trip");
-          } else if (is_finite(&in[src], s.dtype)) {
-            kvc_fuzz::expect(is_finite(&out[dst], s.dtype),
+          } else if (kvc_fuzz::is_finite(&in[src], s.dtype)) {
+            kvc_fuzz::expect(kvc_fuzz::is_finite(&out[dst], s.dtype),
                              "lossy round trip made a finite element non-finite");
           }
         }
@@ -81,15 +40,16 @@ void check_tensor(const std::vector<unsigned char>& in, const std::vector<unsign
 // Whether kvc_compress may refuse this tensor: it holds a NaN or an infinity, or (float32 or
 // bfloat16) a value of magnitude FLT_MAX/2 or more, whose group range may exceed float32 scales.
 bool may_be_refused(const std::vector<unsigned char>& in, const kvc_cache_shape& s) {
-  const size_t elem = dtype_bytes(s.dtype);
+  const size_t elem = kvc_fuzz::dtype_bytes(s.dtype);
   for (uint32_t l = 0; l < s.num_layers; ++l)
     for (uint32_t h = 0; h < s.num_kv_heads; ++h)
       for (uint32_t t = 0; t < s.num_tokens; ++t)
         for (uint32_t d = 0; d < s.head_dim; ++d) {
           const size_t src =
               (l * s.layer_stride + h * s.head_stride + t * s.token_stride + d) * elem;
-          if (!is_finite(&in[src], s.dtype)) return true;
-          if (s.dtype != KVC_DTYPE_F16 && std::fabs(to_float(&in[src], s.dtype)) >= FLT_MAX / 2) {
+          if (!kvc_fuzz::is_finite(&in[src], s.dtype)) return true;
+          if (s.dtype != KVC_DTYPE_F16 &&
+              std::fabs(kvc_fuzz::to_float(&in[src], s.dtype)) >= FLT_MAX / 2) {
             return true;
           }
         }
@@ -101,7 +61,7 @@ bool may_be_refused(const std::vector<unsigned char>& in, const kvc_cache_shape&
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const int kBits[] = {2, 3, 4, 8, 16};
   static const int kGroups[] = {32, 64, 128};
-  Controls c(data, size);
+  kvc_fuzz::Controls c(data, size);
   kvc_cache_shape s;
   kvc_cache_shape_default(&s, sizeof s);
   s.num_layers = 1 + c.next(2);
@@ -122,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   s.token_stride = s.head_dim + token_padding;
   s.head_stride = s.token_stride * s.num_tokens;
   s.layer_stride = s.head_stride * s.num_kv_heads;
-  const size_t elem = dtype_bytes(s.dtype);
+  const size_t elem = kvc_fuzz::dtype_bytes(s.dtype);
   const size_t tensor_bytes = s.layer_stride * s.num_layers * elem;
   // Keys and values are the rest of the input, repeated to fill the cache (zeros if none).
   const uint8_t* payload = data + (size < kControlBytes ? size : kControlBytes);
