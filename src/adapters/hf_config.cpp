@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,21 +17,15 @@ constexpr int64_t kMaxCount = std::numeric_limits<int32_t>::max();
 
 std::string shown(const JsonValue& value) { return value.brief(37); }
 
-bool has(const JsonValue& config, const char* field) {
-  bool found = false;
-  const JsonValue value = config.find(field, &found);
-  return found && !value.is_null();
+// The field's value; nullopt when it is missing or null.
+std::optional<JsonValue> field_of(const JsonValue& config, const char* field) {
+  std::optional<JsonValue> value = config.find(field);
+  if (value && value->is_null()) return std::nullopt;
+  return value;
 }
 
-// A field that has() said is there.
-JsonValue at(const JsonValue& config, const char* field) {
-  bool found = false;
-  return config.find(field, &found);
-}
-
-// A positive integer field that fits int32.
-int32_t positive_int(const JsonValue& config, const char* field) {
-  const JsonValue value = at(config, field);
+// A positive integer that fits int32.
+int32_t positive_int(const JsonValue& value, const char* field) {
   require(value.is_integer(),
           std::string("config.json: ") + field + " " + shown(value) + " is not an integer");
   require(value.is_unsigned() && value.unsigned_value() > 0,
@@ -42,20 +37,22 @@ int32_t positive_int(const JsonValue& config, const char* field) {
 }
 
 int32_t required_int(const JsonValue& config, const char* field) {
-  require(has(config, field), std::string("config.json: ") + field + " is missing");
-  return positive_int(config, field);
+  const std::optional<JsonValue> value = field_of(config, field);
+  require(value.has_value(), std::string("config.json: ") + field + " is missing");
+  return positive_int(*value, field);
 }
 
 // The first of the fields that is present (e.g. Qwen 1's kv_channels for head_dim), or 0.
 int32_t optional_int(const JsonValue& config, std::initializer_list<const char*> fields) {
   for (const char* field : fields) {
-    if (has(config, field)) return positive_int(config, field);
+    if (const std::optional<JsonValue> value = field_of(config, field)) {
+      return positive_int(*value, field);
+    }
   }
   return 0;
 }
 
-double positive_number(const JsonValue& config, const char* field) {
-  const JsonValue value = at(config, field);
+double positive_number(const JsonValue& value, const char* field) {
   require(value.is_number(),
           std::string("config.json: ") + field + " " + shown(value) + " is not a number");
   const double x = value.number();
@@ -82,43 +79,49 @@ Adapter from_hf_config(std::string_view json_text) {
   const JsonValue config = document.root();
   require_intact(config.is_object(), "config.json: not a JSON object");
 
-  require(has(config, "model_type"), "config.json: model_type is missing");
-  require(at(config, "model_type").is_string(),
-          "config.json: model_type " + shown(at(config, "model_type")) + " is not a string");
-  const std::string model_type(at(config, "model_type").string());
+  const std::optional<JsonValue> model_type_value = field_of(config, "model_type");
+  require(model_type_value.has_value(), "config.json: model_type is missing");
+  require(model_type_value->is_string(),
+          "config.json: model_type " + shown(*model_type_value) + " is not a string");
+  const std::string model_type(model_type_value->string());
   require(!model_type.empty(), "config.json: model_type is empty");
 
   Adapter a;
   a.name = model_type;
-  if (has(config, "_name_or_path") && at(config, "_name_or_path").is_string() &&
-      !at(config, "_name_or_path").string().empty()) {
-    a.name = at(config, "_name_or_path").string();
-  }
+  const std::optional<JsonValue> name = field_of(config, "_name_or_path");
+  if (name && name->is_string() && !name->string().empty()) a.name = name->string();
   if (const Adapter* known = find(a.name)) a.policy = known->policy;
   a.family = family_of(model_type);
   a.source = "config.json (model_type " + model_type + ")";
 
   a.num_layers = required_int(config, "num_hidden_layers");
   a.num_query_heads = required_int(config, "num_attention_heads");
-  a.num_kv_heads = has(config, "num_key_value_heads") ? positive_int(config, "num_key_value_heads")
-                                                      : a.num_query_heads;
+  a.num_kv_heads = optional_int(config, {"num_key_value_heads"});
+  if (a.num_kv_heads == 0) a.num_kv_heads = a.num_query_heads;
   a.head_dim = optional_int(config, {"head_dim", "kv_channels"});
   if (a.head_dim == 0) {
-    require(has(config, "hidden_size"), "config.json: head_dim and hidden_size are both missing");
-    const int32_t hidden = positive_int(config, "hidden_size");
+    const std::optional<JsonValue> hidden_size = field_of(config, "hidden_size");
+    require(hidden_size.has_value(), "config.json: head_dim and hidden_size are both missing");
+    const int32_t hidden = positive_int(*hidden_size, "hidden_size");
     require(hidden % a.num_query_heads == 0, "config.json: hidden_size " + std::to_string(hidden) +
                                                  " is not a multiple of num_attention_heads " +
                                                  std::to_string(a.num_query_heads));
     a.head_dim = hidden / a.num_query_heads;
   }
-  a.rope_theta = has(config, "rope_theta")        ? positive_number(config, "rope_theta")
-                 : has(config, "rotary_emb_base") ? positive_number(config, "rotary_emb_base")
-                                                  : 10000.0;
+  a.rope_theta = 10000.0;
+  for (const char* field : {"rope_theta", "rotary_emb_base"}) {
+    if (const std::optional<JsonValue> value = field_of(config, field)) {
+      a.rope_theta = positive_number(*value, field);
+      break;
+    }
+  }
   a.context_tokens = optional_int(config, {"max_position_embeddings", "seq_length"});
 
-  if (has(config, "kv_lora_rank")) {  // multi-head latent attention (DeepSeek-V2/V3)
+  const std::optional<JsonValue> kv_lora_rank = field_of(config, "kv_lora_rank");
+  const std::optional<JsonValue> sliding_window = field_of(config, "sliding_window");
+  if (kv_lora_rank) {  // multi-head latent attention (DeepSeek-V2/V3)
     a.attention = AttentionType::kLatent;
-    a.latent_dim = positive_int(config, "kv_lora_rank");
+    a.latent_dim = positive_int(*kv_lora_rank, "kv_lora_rank");
     a.rope_key_dim = required_int(config, "qk_rope_head_dim");
     const int64_t cached = int64_t{a.latent_dim} + a.rope_key_dim;
     require(cached <= kMaxCount, "config.json: kv_lora_rank " + std::to_string(a.latent_dim) +
@@ -126,18 +129,16 @@ Adapter from_hf_config(std::string_view json_text) {
                                      " is out of range");
     a.num_kv_heads = 1;
     a.head_dim = static_cast<int32_t>(cached);
-  } else if (has(config, "sliding_window")) {
-    bool is_used = true;
-    bool is_present = false;  // Qwen2: the window is off unless enabled
-    const JsonValue use = config.find("use_sliding_window", &is_present);
-    if (is_present) {
-      require(use.is_boolean(),
-              "config.json: use_sliding_window " + shown(use) + " is not true or false");
-      is_used = use.boolean();
+  } else if (sliding_window) {
+    bool is_used = true;  // Qwen2: the window is off unless enabled
+    if (const std::optional<JsonValue> use = config.find("use_sliding_window")) {
+      require(use->is_boolean(),
+              "config.json: use_sliding_window " + shown(*use) + " is not true or false");
+      is_used = use->boolean();
     }
     if (is_used) {
       a.attention = AttentionType::kSlidingWindow;
-      a.window_tokens = positive_int(config, "sliding_window");
+      a.window_tokens = positive_int(*sliding_window, "sliding_window");
     }
   }
   validate(a);

@@ -3,18 +3,11 @@
 
 #include <charconv>
 #include <cstdio>
-#include <limits>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 #include <utility>
 
 namespace kvc {
-
-// A member name in a document's string storage, hashed and compared by its characters.
-struct KeyRef {
-  uint32_t offset;
-  uint32_t size;
-};
 
 class JsonDocumentBuilder {
  public:
@@ -68,6 +61,11 @@ class JsonDocumentBuilder {
   }
 
  private:
+  // A member name in the document's string storage, hashed and compared by its characters.
+  struct KeyRef {
+    uint32_t offset;
+    uint32_t size;
+  };
   struct KeyHash {
     const std::string* strings;
     size_t operator()(KeyRef k) const {
@@ -163,8 +161,11 @@ class JsonDocumentBuilder {
 };
 
 bool JsonDocument::parse(std::string_view text, DuplicateKeys duplicates, std::string* error) {
-  nodes_ = {};
-  strings_ = {};
+  const auto clear = [this] {
+    nodes_ = {};
+    strings_ = {};
+  };
+  clear();
   error->clear();
   if (text.size() >= (uint64_t{1} << 32)) {
     *error = "is 4 GiB or more";
@@ -174,13 +175,11 @@ bool JsonDocument::parse(std::string_view text, DuplicateKeys duplicates, std::s
     JsonDocumentBuilder builder(this, duplicates, error);
     if (nlohmann::json::sax_parse(text.begin(), text.end(), &builder)) return true;
   } catch (...) {
-    nodes_ = {};
-    strings_ = {};
+    clear();
     throw;
   }
   if (error->empty()) *error = "is not valid JSON";
-  nodes_ = {};
-  strings_ = {};
+  clear();
   return false;
 }
 
@@ -260,16 +259,12 @@ JsonValue::Iterator& JsonValue::Iterator::operator++() {
   return *this;
 }
 
-JsonValue JsonValue::find(std::string_view name, bool* found) const {
-  *found = false;
-  if (!is_object()) return *this;
+std::optional<JsonValue> JsonValue::find(std::string_view name) const {
+  if (!is_object()) return std::nullopt;
   for (const JsonValue member : *this) {
-    if (member.key() == name) {
-      *found = true;
-      return member;
-    }
+    if (member.key() == name) return member;
   }
-  return *this;
+  return std::nullopt;
 }
 
 namespace {

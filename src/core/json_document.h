@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,8 +56,8 @@ class JsonValue {
   Iterator end() const;
   // For a member of an object: its name.
   std::string_view key() const;
-  // An object's member named key; false in *found when there is none.
-  JsonValue find(std::string_view key, bool* found) const;
+  // An object's member named key; nullopt when there is none (or this is not an object).
+  std::optional<JsonValue> find(std::string_view key) const;
 
   // Compact JSON text for messages, cut after max_chars bytes (at a character boundary) with
   // "..." appended; rendering stops there, so a huge value costs little.

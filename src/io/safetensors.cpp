@@ -20,7 +20,6 @@
 #include <system_error>
 #include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -304,39 +303,37 @@ TensorEntry parse_entry(const std::string& path, std::string_view name, const Js
   TensorEntry entry;
   entry.name = name;
 
-  bool found = false;
-  const JsonValue dtype = value.find("dtype", &found);
-  if (!found) throw_corrupt(path, where + "dtype is missing");
-  if (!dtype.is_string()) {
-    throw_corrupt(path, where + "dtype " + short_dump(dtype) + " is not a string");
+  const std::optional<JsonValue> dtype = value.find("dtype");
+  if (!dtype) throw_corrupt(path, where + "dtype is missing");
+  if (!dtype->is_string()) {
+    throw_corrupt(path, where + "dtype " + short_dump(*dtype) + " is not a string");
   }
-  entry.dtype = dtype.string();
+  entry.dtype = dtype->string();
   const std::optional<uint32_t> dtype_bits = safetensors_dtype_bits(entry.dtype);
   if (!dtype_bits) throw_corrupt(path, where + "unknown dtype \"" + entry.dtype + "\"");
 
-  const JsonValue shape = value.find("shape", &found);
-  if (!found) throw_corrupt(path, where + "shape is missing");
-  const bool is_shape_valid =
-      shape.is_array() &&
-      std::all_of(shape.begin(), shape.end(), [](JsonValue d) { return d.is_unsigned(); });
-  if (!is_shape_valid) {
+  const auto is_counts = [](const JsonValue& array) {
+    return array.is_array() &&
+           std::all_of(array.begin(), array.end(), [](JsonValue d) { return d.is_unsigned(); });
+  };
+  const std::optional<JsonValue> shape = value.find("shape");
+  if (!shape) throw_corrupt(path, where + "shape is missing");
+  if (!is_counts(*shape)) {
     throw_corrupt(
-        path, where + "shape " + short_dump(shape) + " is not an array of non-negative integers");
+        path, where + "shape " + short_dump(*shape) + " is not an array of non-negative integers");
   }
-  entry.shape.reserve(shape.size());
-  for (const JsonValue d : shape) entry.shape.push_back(d.unsigned_value());
+  entry.shape.reserve(shape->size());
+  for (const JsonValue d : *shape) entry.shape.push_back(d.unsigned_value());
 
-  const JsonValue offsets = value.find("data_offsets", &found);
-  if (!found) throw_corrupt(path, where + "data_offsets is missing");
-  const bool is_offsets_valid =
-      offsets.is_array() && offsets.size() == 2 &&
-      std::all_of(offsets.begin(), offsets.end(), [](JsonValue d) { return d.is_unsigned(); });
-  if (!is_offsets_valid) {
-    throw_corrupt(path, where + "data_offsets " + short_dump(offsets) +
+  const std::optional<JsonValue> offsets = value.find("data_offsets");
+  if (!offsets) throw_corrupt(path, where + "data_offsets is missing");
+  if (!is_counts(*offsets) || offsets->size() != 2) {
+    throw_corrupt(path, where + "data_offsets " + short_dump(*offsets) +
                             " is not [begin, end] with non-negative integers");
   }
-  entry.begin = (*offsets.begin()).unsigned_value();
-  entry.end = (*++offsets.begin()).unsigned_value();
+  auto offset = offsets->begin();
+  entry.begin = (*offset).unsigned_value();
+  entry.end = (*++offset).unsigned_value();
   const std::string offsets_field = "data_offsets " + offsets_text(entry.begin, entry.end);
   if (entry.begin > entry.end) throw_corrupt(path, where + offsets_field + " begin after end");
   if (entry.end > buffer_bytes) {
@@ -541,12 +538,11 @@ std::string check_metadata(const std::string& path, const MetadataSource& source
       {"head_dim", dims.head_dim},
   };
   for (const auto& [field, actual] : counts) {
-    bool is_present = false;
-    const JsonValue found = source.fields.find(field, &is_present);
-    if (!is_present) continue;
-    const std::optional<uint64_t> declared = as_count(found);
+    const std::optional<JsonValue> found = source.fields.find(field);
+    if (!found) continue;
+    const std::optional<uint64_t> declared = as_count(*found);
     if (!declared) {
-      throw_corrupt(path, source.origin + ": " + field + " " + short_dump(found) +
+      throw_corrupt(path, source.origin + ": " + field + " " + short_dump(*found) +
                               " is not a non-negative integer");
     }
     if (*declared != actual) {
@@ -554,26 +550,24 @@ std::string check_metadata(const std::string& path, const MetadataSource& source
                                   " does not match the tensors' " + std::to_string(actual));
     }
   }
-  bool is_present = false;
-  const JsonValue dtype = source.fields.find("dtype", &is_present);
-  if (is_present) {
-    if (!dtype.is_string()) {
-      throw_corrupt(path, source.origin + ": dtype " + short_dump(dtype) + " is not a string");
+  if (const std::optional<JsonValue> dtype = source.fields.find("dtype")) {
+    if (!dtype->is_string()) {
+      throw_corrupt(path, source.origin + ": dtype " + short_dump(*dtype) + " is not a string");
     }
-    const std::string_view declared = dtype.string();
+    const std::string_view declared = dtype->string();
     if (declared != dtype_name(dims.dtype)) {
       throw_not_a_cache(path, source.origin + ": dtype \"" + std::string(declared) +
                                   "\" does not match the tensors' " + dtype_name(dims.dtype) +
                                   " (" + safetensors_dtype_name(dims.dtype) + ")");
     }
   }
-  const JsonValue model_name = source.fields.find("model_name", &is_present);
-  if (!is_present || model_name.is_null()) return "";
-  if (!model_name.is_string()) {
+  const std::optional<JsonValue> model_name = source.fields.find("model_name");
+  if (!model_name || model_name->is_null()) return "";
+  if (!model_name->is_string()) {
     throw_corrupt(path,
-                  source.origin + ": model_name " + short_dump(model_name) + " is not a string");
+                  source.origin + ": model_name " + short_dump(*model_name) + " is not a string");
   }
-  return std::string(model_name.string());
+  return std::string(model_name->string());
 }
 
 // The sidecar's fields, or nullopt if there is no sidecar.

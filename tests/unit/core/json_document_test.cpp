@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,16 +53,18 @@ TEST(JsonDocument, ObjectsKeepDocumentOrderAndNest) {
   std::vector<std::string> keys;
   for (const JsonValue member : root) keys.emplace_back(member.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"z", "a", "m"}));
-  bool found = false;
-  const JsonValue y = root.find("z", &found).find("y", &found);
-  ASSERT_TRUE(found);
-  ASSERT_EQ(y.size(), 3u);
-  EXPECT_EQ(y.brief(100), R"([1,[2,{}],[]])");
-  EXPECT_EQ(root.find("a", &found).string(), "b");
-  EXPECT_TRUE(found);
-  root.find("nope", &found);
-  EXPECT_FALSE(found);
-  EXPECT_EQ(root.find("m", &found).size(), 0u);
+  const std::optional<JsonValue> z = root.find("z");
+  ASSERT_TRUE(z.has_value());
+  const std::optional<JsonValue> y = z->find("y");
+  ASSERT_TRUE(y.has_value());
+  ASSERT_EQ(y->size(), 3u);
+  EXPECT_EQ(y->brief(100), R"([1,[2,{}],[]])");
+  EXPECT_FALSE(y->find("y").has_value());  // an array has no members
+  ASSERT_TRUE(root.find("a").has_value());
+  EXPECT_EQ(root.find("a")->string(), "b");
+  EXPECT_FALSE(root.find("nope").has_value());
+  ASSERT_TRUE(root.find("m").has_value());
+  EXPECT_EQ(root.find("m")->size(), 0u);
   EXPECT_EQ(root.brief(1000), R"({"z":{"y":[1,[2,{}],[]]},"a":"b","m":{}})");
 }
 
@@ -90,8 +93,8 @@ TEST(JsonDocument, DuplicateKeysAreRefusedOrTheLastWins) {
       parsed(R"({"a": 1, "b": 2, "a": {"c": 3}, "d": 4, "a": [5]})", DuplicateKeys::kKeepLast);
   const JsonValue root = doc.root();
   EXPECT_EQ(root.size(), 3u);
-  bool found = false;
-  EXPECT_EQ(root.find("a", &found).brief(100), "[5]");
+  ASSERT_TRUE(root.find("a").has_value());
+  EXPECT_EQ(root.find("a")->brief(100), "[5]");
   EXPECT_EQ(root.brief(100), R"({"b":2,"d":4,"a":[5]})");
 }
 
