@@ -1,7 +1,7 @@
 // adapter_handle.h: struct kvc_adapter, the C handle around one kvc::adapters::Adapter.
 #pragma once
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include "adapters/adapter.h"
 

@@ -1,6 +1,6 @@
 // adapters.cpp: C API section "Adapters": the registry, adapters from config.json and GGUF, info,
 // and an adapter turned into a cache shape and compress params.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <cstring>
 #include <memory>

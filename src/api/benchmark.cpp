@@ -1,6 +1,6 @@
 // benchmark.cpp: C API kvc_benchmark: timed compress and decompress calls through the public
 // entry points, with median and p99 times, throughput, ratio and the quality of the result.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <algorithm>
 #include <chrono>
@@ -60,20 +60,26 @@ class ProgressRoute {
 extern "C" {
 
 KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* params,
-                                 const kvc_cache_shape* shape, const void* keys, const void* values,
+                                 const kvc_cache_shape* shape, const void* keys, size_t keys_size,
+                                 const void* values, size_t values_size,
                                  const kvc_query_shape* query_shape, const void* queries,
-                                 uint32_t iterations, kvc_benchmark_result* out_result) {
+                                 size_t queries_size, uint32_t iterations,
+                                 kvc_benchmark_result* out_result) {
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
     kvc::require(out_result != nullptr, "out_result is NULL");
     kvc::require(iterations >= 1, "iterations 0 is not at least 1");
     kvc::require((query_shape == nullptr) == (queries == nullptr),
                  "query_shape and queries must be NULL together");
-    const kvc::CacheDims dims = kvc::dims_from_shape(*shape);
+    const kvc::CacheView host_view =
+        kvc::view_from_packed(*shape, keys, keys_size, values, values_size);
+    const kvc::CacheDims dims = host_view.dims;
+    const uint64_t extent = kvc::cache_extent(*shape).tensor_bytes;
     size_t bound = kvc_compress_bound(params, shape);
     if (bound == 0) {  // invalid params or shape: a call without a buffer names the field
-      const kvc_status st = kvc_compress_with_queries(ctx, params, shape, keys, values, query_shape,
-                                                      queries, nullptr, 0, &bound, nullptr);
+      const kvc_status st =
+          kvc_compress_with_queries(ctx, params, shape, keys, keys_size, values, values_size,
+                                    query_shape, queries, queries_size, nullptr, 0, &bound, nullptr);
       if (st != KVC_ERR_BUFFER_TOO_SMALL) check(ctx, st, "kvc_compress_with_queries");
     }
     std::vector<unsigned char> blob(bound);
@@ -85,17 +91,12 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
         decoded_values(device ? 0 : tensor_capacity);
     const void* timed_keys = keys;
     const void* timed_values = values;
+    size_t timed_keys_size = keys_size;
+    size_t timed_values_size = values_size;
     void* decoded_keys_at = decoded_keys.data();
     void* decoded_values_at = decoded_values.data();
     kvc::DeviceAllocation device_buffers[4];
     if (device) {
-      const kvc::CacheView view = kvc::view_from_packed(*shape, keys, values);
-      const uint64_t extent =
-          static_cast<uint64_t>(static_cast<const unsigned char*>(view.keys.back()) -
-                                static_cast<const unsigned char*>(view.keys.front())) +
-          ((uint64_t{dims.num_kv_heads} - 1) * view.head_stride +
-           (uint64_t{dims.num_tokens} - 1) * view.token_stride + dims.head_dim) *
-              kvc::dtype_size(dims.dtype);
       const kvc::CudaDeviceBackend& gpu = *ctx->device_backend;
       for (int i = 0; i < 4; ++i)
         device_buffers[i] = gpu.allocate(i < 2 ? extent : tensor_capacity);
@@ -103,6 +104,7 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
       gpu.upload(device_buffers[1].get(), values, extent);
       timed_keys = device_buffers[0].get();
       timed_values = device_buffers[1].get();
+      timed_keys_size = timed_values_size = extent;
       decoded_keys_at = device_buffers[2].get();
       decoded_values_at = device_buffers[3].get();
     }
@@ -122,8 +124,10 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
     auto compress_once = [&] {
       metrics.struct_size = sizeof metrics;
       check(ctx,
-            kvc_compress_with_queries(ctx, params, shape, timed_keys, timed_values, query_shape,
-                                      queries, blob.data(), blob.size(), &blob_bytes, &metrics),
+            kvc_compress_with_queries(ctx, params, shape, timed_keys, timed_keys_size,
+                                      timed_values, timed_values_size, query_shape, queries,
+                                      queries_size, blob.data(), blob.size(), &blob_bytes,
+                                      &metrics),
             "kvc_compress_with_queries");
     };
     auto decompress_once = [&] {
@@ -155,8 +159,8 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
     kvc_validation validation{};
     validation.struct_size = sizeof validation;
     check(ctx,
-          kvc_validate(ctx, nullptr, nullptr, shape, keys, values, query_shape, queries,
-                       blob.data(), blob_bytes, &validation),
+          kvc_validate(ctx, nullptr, nullptr, shape, keys, keys_size, values, values_size,
+                       query_shape, queries, queries_size, blob.data(), blob_bytes, &validation),
           "kvc_validate");
 
     kvc_benchmark_result r{};

@@ -1,5 +1,5 @@
 // cache_file.cpp: C API section "Cache files": safetensors KV caches loaded into kvc_cache.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <memory>
 #include <string>
@@ -60,11 +60,12 @@ KVC_API const char* kvc_cache_model_name(const kvc_cache* cache) {
 }
 
 KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
-                                  const void* keys, const void* values, const char* model_name) {
+                                  const void* keys, size_t keys_size, const void* values,
+                                  size_t values_size, const char* model_name) {
   return kvc::guarded(ctx, [&] {
     kvc::require(path != nullptr, "path is NULL");
     kvc::require(shape != nullptr, "shape is NULL");
-    kvc::io::save_kv_safetensors(path, kvc::view_from_packed(*shape, keys, values),
+    kvc::io::save_kv_safetensors(path, kvc::view_from_packed(*shape, keys, keys_size, values, values_size),
                                  model_name ? model_name : "");
   });
 }

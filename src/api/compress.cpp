@@ -83,28 +83,43 @@ KVC_API size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_c
   return st == KVC_OK ? bound : 0;
 }
 
+KVC_API kvc_status kvc_cache_shape_extent(const kvc_cache_shape* shape, size_t* out_tensor_bytes,
+                                          size_t* out_layer_bytes) {
+  return kvc::guarded_status([&] {
+    kvc::require(shape != nullptr, "shape is NULL");
+    const kvc::CacheExtent e = kvc::cache_extent(*shape);
+    if (out_tensor_bytes != nullptr) *out_tensor_bytes = e.tensor_bytes;
+    if (out_layer_bytes != nullptr) *out_layer_bytes = e.layer_bytes;
+  });
+}
+
 KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* params,
-                                const kvc_cache_shape* shape, const void* keys, const void* values,
-                                void* dst, size_t dst_capacity, size_t* out_size,
-                                kvc_metrics* out_metrics) {
+                                const kvc_cache_shape* shape, const void* keys, size_t keys_size,
+                                const void* values, size_t values_size, void* dst,
+                                size_t dst_capacity, size_t* out_size, kvc_metrics* out_metrics) {
   const auto start = std::chrono::steady_clock::now();
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
-    run_compress(ctx, params, kvc::view_from_packed(*shape, keys, values), nullptr, dst,
-                 dst_capacity, out_size, out_metrics, start);
+    run_compress(ctx, params, kvc::view_from_packed(*shape, keys, keys_size, values, values_size),
+                 nullptr, dst, dst_capacity, out_size, out_metrics, start);
   });
 }
 
 KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
-                                       const kvc_cache_shape* shape, const void* const* key_layers,
-                                       const void* const* value_layers, void* dst,
+                                       const kvc_cache_shape* shape, uint32_t num_layer_pointers,
+                                       const void* const* key_layers,
+                                       const size_t* key_layer_sizes,
+                                       const void* const* value_layers,
+                                       const size_t* value_layer_sizes, void* dst,
                                        size_t dst_capacity, size_t* out_size,
                                        kvc_metrics* out_metrics) {
   const auto start = std::chrono::steady_clock::now();
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
-    run_compress(ctx, params, kvc::view_from_layers(*shape, key_layers, value_layers), nullptr, dst,
-                 dst_capacity, out_size, out_metrics, start);
+    run_compress(ctx, params,
+                 kvc::view_from_layers(*shape, num_layer_pointers, key_layers, key_layer_sizes,
+                                       value_layers, value_layer_sizes),
+                 nullptr, dst, dst_capacity, out_size, out_metrics, start);
   });
 }
 
@@ -115,16 +130,27 @@ KVC_API kvc_status kvc_query_shape_default(kvc_query_shape* shape, uint32_t stru
   return kvc::fill_default(shape, struct_size, d);
 }
 
+KVC_API kvc_status kvc_query_shape_extent(const kvc_query_shape* query_shape, uint32_t num_layers,
+                                          size_t* out_bytes) {
+  return kvc::guarded_status([&] {
+    kvc::require(out_bytes != nullptr, "out_bytes is NULL");
+    *out_bytes = kvc::api::query_extent(query_shape, num_layers);
+  });
+}
+
 KVC_API kvc_status kvc_compress_with_queries(kvc_context* ctx, const kvc_compress_params* params,
                                              const kvc_cache_shape* shape, const void* keys,
-                                             const void* values, const kvc_query_shape* query_shape,
-                                             const void* queries, void* dst, size_t dst_capacity,
-                                             size_t* out_size, kvc_metrics* out_metrics) {
+                                             size_t keys_size, const void* values,
+                                             size_t values_size, const kvc_query_shape* query_shape,
+                                             const void* queries, size_t queries_size, void* dst,
+                                             size_t dst_capacity, size_t* out_size,
+                                             kvc_metrics* out_metrics) {
   const auto start = std::chrono::steady_clock::now();
   return kvc::guarded(ctx, [&] {
     kvc::require(shape != nullptr, "shape is NULL");
-    const kvc::CacheView view = kvc::view_from_packed(*shape, keys, values);
-    const kvc::QueryView q = kvc::api::query_view(query_shape, queries);
+    const kvc::CacheView view = kvc::view_from_packed(*shape, keys, keys_size, values, values_size);
+    const kvc::QueryView q =
+        kvc::api::query_view(query_shape, queries, queries_size, view.dims.num_layers);
     run_compress(ctx, params, view, q.present() ? &q : nullptr, dst, dst_capacity, out_size,
                  out_metrics, start);
   });

@@ -3,6 +3,8 @@
 
 #include <kvc/kvc.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -29,10 +31,21 @@ KVC_API kvc_status kvc_context_params_default(kvc_context_params* params, uint32
   return kvc::fill_default(params, struct_size, context_defaults());
 }
 
-KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx) {
-  if (out_ctx == nullptr) return KVC_ERR_INVALID_ARGUMENT;
+KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx,
+                                      char* out_error, size_t error_capacity) {
+  // The reason of a failure, cut to fit error_capacity; "" when it cannot be kept (out of memory).
+  auto report = [&](kvc_status status, const char* message) {
+    if (out_error != nullptr && error_capacity > 0) {
+      const size_t n = std::min(std::strlen(message), error_capacity - 1);
+      std::memcpy(out_error, message, n);
+      out_error[n] = '\0';
+    }
+    return status;
+  };
+  if (out_ctx == nullptr) return report(KVC_ERR_INVALID_ARGUMENT, "out_ctx is NULL");
   *out_ctx = nullptr;
-  return kvc::guarded_status([&] {
+  std::string message;
+  const kvc_status status = kvc::guarded_status([&] {
     const kvc_context_params p =
         kvc::read_versioned(params, context_defaults(), "kvc_context_params");
     if (p.device == KVC_DEVICE_CUDA) {
@@ -55,10 +68,14 @@ KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_cont
     kvc::require(p.device_index == 0, "device_index " + std::to_string(p.device_index) +
                                           " does not exist (one CPU device)");
     *out_ctx = new kvc_context(kvc::cpu_backend());
-  });
+  }, &message);
+  if (status == KVC_ERR_OUT_OF_MEMORY && message.empty()) return report(status, "out of memory");
+  return report(status, message.c_str());
 }
 
-KVC_API void kvc_context_free(kvc_context* ctx) { delete ctx; }
+KVC_API void kvc_context_free(kvc_context* ctx) {
+  if (ctx != nullptr) ctx->release();
+}
 
 KVC_API kvc_status kvc_context_set_progress(kvc_context* ctx, kvc_progress_fn callback,
                                             void* user_data) {

@@ -2,8 +2,9 @@
 // the attached statistics.
 #pragma once
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,21 @@ struct kvc_context {
     return KVC_OK;
   }
 
+  // Marks the context as inside a call; false (KVC_ERR_BUSY) when another call is running or
+  // the context was freed.
+  bool enter() noexcept {
+    uint32_t idle = 0;
+    return state_.compare_exchange_strong(idle, kBusy, std::memory_order_acquire);
+  }
+  // Ends the call that enter() began; deletes the context when kvc_context_free came meanwhile.
+  void leave() noexcept {
+    if (state_.fetch_and(~kBusy, std::memory_order_acq_rel) & kFreeRequested) delete this;
+  }
+  // kvc_context_free: deletes now, or lets the running call delete on leave().
+  void release() noexcept {
+    if (!(state_.fetch_or(kFreeRequested, std::memory_order_acq_rel) & kBusy)) delete this;
+  }
+
   std::unique_ptr<kvc::CudaDeviceBackend> device_backend;  // CUDA contexts; before backend
   const kvc::Backend& backend;  // cache memory: host, or the device of device_backend
   kvc::CacheCodec codec;
@@ -44,5 +60,7 @@ struct kvc_context {
   kvc_stats* stats = nullptr;  // borrowed (kvc_context_set_stats); thread-safe itself
 
  private:
+  static constexpr uint32_t kBusy = 1, kFreeRequested = 2;
+  std::atomic<uint32_t> state_{0};
   std::unique_ptr<kvc::CacheCodec> host_codec_;
 };

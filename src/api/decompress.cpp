@@ -122,7 +122,8 @@ KVC_API kvc_status kvc_decompress(kvc_context* ctx, const kvc_decompress_params*
 
 KVC_API kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompress_params* params,
                                             const void* src, size_t src_size,
-                                            uint32_t* out_layer_counts, uint32_t* out_positions,
+                                            uint32_t* out_layer_counts,
+                                            size_t layer_counts_capacity, uint32_t* out_positions,
                                             size_t positions_capacity,
                                             size_t* out_positions_count) {
   return kvc::guarded(ctx, [&] {
@@ -137,6 +138,10 @@ KVC_API kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompre
     for (const kvc::KeptTokens& k : kept) needed += uint64_t{dims.num_kv_heads} * k.count;
     *out_positions_count = needed;
     if (out_layer_counts != nullptr) {
+      kvc::require(layer_counts_capacity >= kept.size(),
+                   "layer_counts_capacity " + std::to_string(layer_counts_capacity) +
+                       " is smaller than the " + std::to_string(kept.size()) +
+                       " layers selected");
       for (size_t i = 0; i < kept.size(); ++i) out_layer_counts[i] = kept[i].count;
     }
     if (out_positions == nullptr) return;

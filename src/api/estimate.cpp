@@ -1,6 +1,6 @@
 // estimate.cpp: C API kvc_estimate: blob size, ratio and tokens kept predicted from shape and
 // params, without compressing.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <algorithm>
 #include <cmath>

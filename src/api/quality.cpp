@@ -1,5 +1,5 @@
 // quality.cpp: C API section "Quality": thresholds, level names and cache comparison.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include "api/context.h"
 #include "api/guard.h"
@@ -43,8 +43,10 @@ KVC_API const char* kvc_quality_level_name(int32_t level) {
 
 KVC_API kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thresholds* thresholds,
                                        const kvc_cache_shape* shape_a, const void* keys_a,
-                                       const void* values_a, const kvc_cache_shape* shape_b,
-                                       const void* keys_b, const void* values_b,
+                                       size_t keys_a_size, const void* values_a,
+                                       size_t values_a_size, const kvc_cache_shape* shape_b,
+                                       const void* keys_b, size_t keys_b_size,
+                                       const void* values_b, size_t values_b_size,
                                        kvc_quality* out_quality) {
   return kvc::guarded(ctx, [&] {
     const kvc_quality_thresholds t =
@@ -55,8 +57,12 @@ KVC_API kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thres
     qt.min_cosine = t.min_cosine;
     qt.min_snr_db = t.min_snr_db;
     const kvc::QualityReport r =
-        kvc::compare_caches(ctx->backend, kvc::view_from_packed(*shape_a, keys_a, values_a),
-                            kvc::view_from_packed(*shape_b, keys_b, values_b), qt);
+        kvc::compare_caches(ctx->backend,
+                            kvc::view_from_packed(*shape_a, keys_a, keys_a_size, values_a,
+                                                  values_a_size),
+                            kvc::view_from_packed(*shape_b, keys_b, keys_b_size, values_b,
+                                                  values_b_size),
+                            qt);
     kvc_quality q{};
     q.struct_size = sizeof q;
     q.level = static_cast<int32_t>(r.level);

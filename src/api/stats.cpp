@@ -1,6 +1,6 @@
 // stats.cpp: C API section "Statistics": kvc_stats, its records per model, and attaching it to a
 // context.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <cstring>
 #include <memory>

@@ -1,7 +1,7 @@
 // stats_handle.h: struct kvc_stats, the C handle around kvc::ModelStats.
 #pragma once
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include "metrics/model_stats.h"
 

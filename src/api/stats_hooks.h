@@ -1,7 +1,7 @@
 // stats_hooks.h: how compress and decompress calls feed the kvc_stats attached to their context.
 #pragma once
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <string_view>
 

@@ -1,5 +1,5 @@
 // validate.cpp: C API section "Estimate, validate, benchmark": kvc_validate and its params.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <algorithm>
 #include <cstring>
@@ -66,19 +66,20 @@ KVC_API kvc_status kvc_validate_params_default(kvc_validate_params* params, uint
 
 KVC_API kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* params,
                                 const kvc_adapter* adapter, const kvc_cache_shape* shape,
-                                const void* keys, const void* values,
-                                const kvc_query_shape* query_shape, const void* queries,
-                                const void* blob, size_t blob_size,
-                                kvc_validation* out_validation) {
+                                const void* keys, size_t keys_size, const void* values,
+                                size_t values_size, const kvc_query_shape* query_shape,
+                                const void* queries, size_t queries_size, const void* blob,
+                                size_t blob_size, kvc_validation* out_validation) {
   return kvc::guarded(ctx, [&] {
     const kvc_validate_params p =
         kvc::read_versioned(params, validate_defaults(), "kvc_validate_params");
     kvc::require(shape != nullptr, "shape is NULL");
     kvc::require(blob != nullptr || blob_size == 0, "blob is NULL");
     kvc::require(out_validation != nullptr, "out_validation is NULL");
-    const kvc::CacheView original = kvc::view_from_packed(*shape, keys, values);
+    const kvc::CacheView original =
+        kvc::view_from_packed(*shape, keys, keys_size, values, values_size);
     const kvc::CacheDims& d = original.dims;
-    const kvc::QueryView q = kvc::api::query_view(query_shape, queries);
+    const kvc::QueryView q = kvc::api::query_view(query_shape, queries, queries_size, d.num_layers);
     if (q.present()) kvc::check_queries_fit(q, d.num_kv_heads, d.head_dim);
 
     const kvc::format::BlobReader reader(blob, blob_size);
@@ -122,7 +123,8 @@ KVC_API kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* par
     decoded_shape.num_tokens = d.num_tokens;
     decoded_shape.head_dim = d.head_dim;
     decoded_shape.dtype = KVC_DTYPE_F32;
-    const kvc::CacheView decoded = kvc::view_from_packed(decoded_shape, dk.data(), dv.data());
+    const kvc::CacheView decoded =
+        kvc::view_from_packed(decoded_shape, dk.data(), tensor_bytes, dv.data(), tensor_bytes);
 
     const kvc::ValidationReport r =
         kvc::validate_cache(ctx->backend, original, decoded, mask.data(), h, q, t);

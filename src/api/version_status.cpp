@@ -28,6 +28,8 @@ KVC_API const char* kvc_status_name(kvc_status status) {
       return "KVC_ERR_DEVICE";
     case KVC_ERR_IO:
       return "KVC_ERR_IO";
+    case KVC_ERR_BUSY:
+      return "KVC_ERR_BUSY";
     case KVC_ERR_INTERNAL:
       return "KVC_ERR_INTERNAL";
     default:

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cli.h"
+#include "extents.h"
 
 namespace kvc::cli {
 namespace {
@@ -76,8 +77,11 @@ int run_bench(const BenchOptions& o) {
   b.struct_size = sizeof b;
   {
     const Progress progress(ctx, "benchmarking");
-    ctx.check(kvc_benchmark(ctx.get(), &m.params, &m.shape, keys, values, query_shape, queries,
-                            o.iterations, &b),
+    const size_t tensor_bytes = tensor_extent(m.shape);
+    const size_t query_bytes =
+        query_shape != nullptr ? query_extent(*query_shape, m.shape.num_layers) : 0;
+    ctx.check(kvc_benchmark(ctx.get(), &m.params, &m.shape, keys, tensor_bytes, values,
+                            tensor_bytes, query_shape, queries, query_bytes, o.iterations, &b),
               "");
   }
   const double copy_ms = memcpy_ms(b.original_bytes, o.iterations);

@@ -1,7 +1,7 @@
 // cli.h: what the kvc tool's subcommands share: failures and exit codes, files, progress, output.
 #pragma once
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <CLI/CLI.hpp>
 #include <cstddef>

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cli.h"
+#include "extents.h"
 
 namespace kvc::cli {
 namespace {
@@ -163,6 +164,7 @@ int run_compress(CompressOptions& o) {
   if (shape_status != KVC_OK) throw failure(shape_status, o.input + ": cannot read its shape");
   const void* keys = kvc_cache_keys(cache.get());
   const void* values = kvc_cache_values(cache.get());
+  const size_t tensor_bytes = tensor_extent(shape);
   // The model name travels into the blob (truncated to what the header field holds): --model's,
   // else the cache file's.
   std::snprintf(p.model_name, sizeof p.model_name, "%s",
@@ -173,6 +175,7 @@ int run_compress(CompressOptions& o) {
   query_shape.struct_size = sizeof query_shape;
   const kvc_query_shape* qshape = nullptr;
   const void* qdata = nullptr;
+  size_t qbytes = 0;
   if (!o.queries.empty()) {
     kvc_query_file* raw_queries = nullptr;
     ctx.check(kvc_query_file_load(ctx.get(), o.queries.c_str(), &raw_queries), "");
@@ -186,6 +189,7 @@ int run_compress(CompressOptions& o) {
     }
     qshape = &query_shape;
     qdata = kvc_query_file_data(raw_queries);
+    qbytes = query_extent(query_shape, query_layers);
   }
   const double load_ms = ms_since(start);
 
@@ -194,8 +198,9 @@ int run_compress(CompressOptions& o) {
   size_t capacity = kvc_compress_bound(&p, &shape);
   size_t blob_bytes = 0;
   if (capacity == 0) {
-    const kvc_status st = kvc_compress_with_queries(ctx.get(), &p, &shape, keys, values, qshape,
-                                                    qdata, nullptr, 0, &blob_bytes, nullptr);
+    const kvc_status st =
+        kvc_compress_with_queries(ctx.get(), &p, &shape, keys, tensor_bytes, values, tensor_bytes,
+                                  qshape, qdata, qbytes, nullptr, 0, &blob_bytes, nullptr);
     if (st != KVC_ERR_BUFFER_TOO_SMALL) ctx.check(st, "");
     capacity = blob_bytes;
   }
@@ -204,8 +209,9 @@ int run_compress(CompressOptions& o) {
   metrics.struct_size = sizeof metrics;
   {
     const Progress progress(ctx, "compressing");
-    ctx.check(kvc_compress_with_queries(ctx.get(), &p, &shape, keys, values, qshape, qdata,
-                                        blob.data.get(), capacity, &blob_bytes, &metrics),
+    ctx.check(kvc_compress_with_queries(ctx.get(), &p, &shape, keys, tensor_bytes, values,
+                                        tensor_bytes, qshape, qdata, qbytes, blob.data.get(),
+                                        capacity, &blob_bytes, &metrics),
               "");
   }
   const double compress_ms = ms_since(phase);
@@ -221,8 +227,9 @@ int run_compress(CompressOptions& o) {
   if (!o.is_verify_skipped) {
     phase = Clock::now();
     const Progress progress(ctx, "verifying");
-    ctx.check(kvc_validate(ctx.get(), &vp, nullptr, &shape, keys, values, qshape, qdata,
-                           blob.data.get(), blob_bytes, &quality),
+    ctx.check(kvc_validate(ctx.get(), &vp, nullptr, &shape, keys, tensor_bytes, values,
+                           tensor_bytes, qshape, qdata, qbytes, blob.data.get(), blob_bytes,
+                           &quality),
               "round trip of the new blob");
     verify_ms = ms_since(phase);
   }
@@ -411,6 +418,7 @@ Command add_compress_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--min-cosine", o->thresholds.min_cosine,
                   "Quality threshold: cosine similarity of keys and of values")
+      ->check(CLI::Range(-1.0, 1.0))
       ->capture_default_str();
   sub->add_option("--min-snr-db", o->thresholds.min_snr_db,
                   "Quality threshold: SNR in dB of keys and of values")

@@ -83,6 +83,12 @@ int run_decompress(const DecompressOptions& o) {
   params.first_layer = range.first;
   params.num_layers = range.count;
   params.scatter = o.is_scatter ? 1 : 0;
+  if (range.first >= info.num_layers ||
+      (range.count != 0 && range.count > info.num_layers - range.first)) {
+    throw failure(KVC_ERR_INVALID_ARGUMENT,
+                  format("--layers %s is outside the blob's %u layers (0..%u)", o.layers.c_str(),
+                         info.num_layers, info.num_layers - 1));
+  }
   const uint32_t num_layers = range.count != 0 ? range.count : info.num_layers - range.first;
 
   // Tokens each layer kept: the output is one safetensors cache, so without --scatter every
@@ -90,7 +96,8 @@ int run_decompress(const DecompressOptions& o) {
   std::vector<uint32_t> layer_tokens(num_layers);
   size_t position_count = 0;
   ctx.check(kvc_decompress_positions(ctx.get(), &params, blob.data(), blob.size(),
-                                     layer_tokens.data(), nullptr, 0, &position_count),
+                                     layer_tokens.data(), layer_tokens.size(), nullptr, 0,
+                                     &position_count),
             o.input);
   const auto [fewest, most] = std::minmax_element(layer_tokens.begin(), layer_tokens.end());
   if (!o.is_scatter && *fewest != *most) {
@@ -133,8 +140,8 @@ int run_decompress(const DecompressOptions& o) {
   }
   const double decompress_ms = ms_since(phase);
   phase = Clock::now();
-  ctx.check(kvc_cache_save(ctx.get(), o.output.c_str(), &shape, keys.data.get(), values.data.get(),
-                           info.model_name),
+  ctx.check(kvc_cache_save(ctx.get(), o.output.c_str(), &shape, keys.data.get(), bytes_each,
+                           values.data.get(), bytes_each, info.model_name),
             "");
   const double write_ms = ms_since(phase);
 

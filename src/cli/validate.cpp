@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "cli.h"
+#include "extents.h"
 
 namespace kvc::cli {
 namespace {
@@ -30,11 +31,14 @@ int run_validate(const ValidateOptions& o) {
   QueryFilePtr query_file;
   kvc_query_shape query_shape{};
   query_shape.struct_size = sizeof query_shape;
+  size_t query_bytes = 0;
   if (!o.queries.empty()) {
     kvc_query_file* raw = nullptr;
     ctx.check(kvc_query_file_load(ctx.get(), o.queries.c_str(), &raw), "");
     query_file.reset(raw);
-    ctx.check(kvc_query_file_get_shape(raw, &query_shape, nullptr), o.queries);
+    uint32_t query_layers = 0;
+    ctx.check(kvc_query_file_get_shape(raw, &query_shape, &query_layers), o.queries);
+    query_bytes = query_extent(query_shape, query_layers);
   }
   const kvc_adapter* adapter = nullptr;
   if (!o.model.empty() && kvc_adapter_find(o.model.c_str(), &adapter) != KVC_OK) {
@@ -45,10 +49,12 @@ int run_validate(const ValidateOptions& o) {
   v.struct_size = sizeof v;
   {
     const Progress progress(ctx, "validating");
+    const size_t tensor_bytes = tensor_extent(shape);
     ctx.check(kvc_validate(ctx.get(), &o.params, adapter, &shape, kvc_cache_keys(cache.get()),
-                           kvc_cache_values(cache.get()), query_file ? &query_shape : nullptr,
+                           tensor_bytes, kvc_cache_values(cache.get()), tensor_bytes,
+                           query_file ? &query_shape : nullptr,
                            query_file ? kvc_query_file_data(query_file.get()) : nullptr,
-                           blob.data(), blob.size(), &v),
+                           query_bytes, blob.data(), blob.size(), &v),
               o.blob);
   }
   const std::vector<std::string> report = split_lines(v.report);
@@ -122,6 +128,7 @@ Command add_validate_command(CLI::App& app) {
                   "Query vectors (layer_<i>_query safetensors) for the attention metrics");
   sub->add_option("--model", o->model, "Model adapter whose policy gives the attention threshold");
   sub->add_option("--min-cosine", o->params.min_cosine, "Cosine of keys and of values")
+      ->check(CLI::Range(-1.0, 1.0))
       ->capture_default_str();
   sub->add_option("--min-snr-db", o->params.min_snr_db, "SNR in dB of keys and of values")
       ->capture_default_str();

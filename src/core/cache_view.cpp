@@ -67,30 +67,71 @@ void check_strides(const kvc_cache_shape& shape, const CacheDims& dims) {
   resolve_strides(shape, dims, &head_stride, &token_stride);
 }
 
-CacheView view_from_layers(const kvc_cache_shape& shape, const void* const* key_layers,
-                           const void* const* value_layers) {
+CacheExtent cache_extent(const kvc_cache_shape& shape) {
+  const CacheDims d = dims_from_shape(shape);
+  uint64_t head_stride = 0, token_stride = 0;
+  resolve_strides(shape, d, &head_stride, &token_stride);
+  const uint64_t layer_stride = shape.layer_stride ? shape.layer_stride : head_stride * d.num_kv_heads;
+  // Elements from a layer's first to its last element, inclusive; then layers before the last.
+  uint64_t layer = 0, head_span = 0, token_span = 0, all = 0;
+  bool overflow = __builtin_mul_overflow(uint64_t{d.num_kv_heads} - 1, head_stride, &head_span);
+  overflow |= __builtin_mul_overflow(uint64_t{d.num_tokens} - 1, token_stride, &token_span);
+  overflow |= __builtin_add_overflow(head_span, token_span, &layer);
+  overflow |= __builtin_add_overflow(layer, uint64_t{d.head_dim}, &layer);
+  overflow |= __builtin_mul_overflow(uint64_t{d.num_layers} - 1, layer_stride, &all);
+  overflow |= __builtin_add_overflow(all, layer, &all);
+  CacheExtent e;
+  overflow |= __builtin_mul_overflow(layer, uint64_t{dtype_size(d.dtype)}, &e.layer_bytes);
+  overflow |= __builtin_mul_overflow(all, uint64_t{dtype_size(d.dtype)}, &e.tensor_bytes);
+  require(!overflow && e.tensor_bytes <= SIZE_MAX,
+          "the shape's strides reach beyond the address space");
+  return e;
+}
+
+void require_extent(const std::string& what, uint64_t size_bytes, uint64_t extent_bytes) {
+  require(size_bytes >= extent_bytes, what + " " + std::to_string(size_bytes) +
+                                          " is smaller than the shape's extent of " +
+                                          std::to_string(extent_bytes) + " bytes");
+}
+
+CacheView view_from_layers(const kvc_cache_shape& shape, uint32_t num_pointers,
+                           const void* const* key_layers, const size_t* key_layer_sizes,
+                           const void* const* value_layers, const size_t* value_layer_sizes) {
   CacheView v;
   v.dims = dims_from_shape(shape);
   resolve_strides(shape, v.dims, &v.head_stride, &v.token_stride);
+  require(num_pointers == v.dims.num_layers,
+          "num_layer_pointers " + std::to_string(num_pointers) + " is not the shape's " +
+              std::to_string(v.dims.num_layers) + " layers");
   require(key_layers != nullptr, "key_layers is NULL");
   require(value_layers != nullptr, "value_layers is NULL");
+  require(key_layer_sizes != nullptr, "key_layer_sizes is NULL");
+  require(value_layer_sizes != nullptr, "value_layer_sizes is NULL");
+  const uint64_t extent = cache_extent(shape).layer_bytes;
   v.keys.assign(key_layers, key_layers + v.dims.num_layers);
   v.values.assign(value_layers, value_layers + v.dims.num_layers);
   for (uint32_t l = 0; l < v.dims.num_layers; ++l) {
-    require(v.keys[l] != nullptr, "key_layers[" + std::to_string(l) + "] is NULL");
-    require(v.values[l] != nullptr, "value_layers[" + std::to_string(l) + "] is NULL");
-    require_aligned(v.keys[l], v.dims.dtype, "key_layers[" + std::to_string(l) + "]");
-    require_aligned(v.values[l], v.dims.dtype, "value_layers[" + std::to_string(l) + "]");
+    const std::string index = "[" + std::to_string(l) + "]";
+    require(v.keys[l] != nullptr, "key_layers" + index + " is NULL");
+    require(v.values[l] != nullptr, "value_layers" + index + " is NULL");
+    require_extent("key_layer_sizes" + index, key_layer_sizes[l], extent);
+    require_extent("value_layer_sizes" + index, value_layer_sizes[l], extent);
+    require_aligned(v.keys[l], v.dims.dtype, "key_layers" + index);
+    require_aligned(v.values[l], v.dims.dtype, "value_layers" + index);
   }
   return v;
 }
 
-CacheView view_from_packed(const kvc_cache_shape& shape, const void* keys, const void* values) {
+CacheView view_from_packed(const kvc_cache_shape& shape, const void* keys, size_t keys_size,
+                           const void* values, size_t values_size) {
   CacheView v;
   v.dims = dims_from_shape(shape);
   resolve_strides(shape, v.dims, &v.head_stride, &v.token_stride);
   require(keys != nullptr, "keys is NULL");
   require(values != nullptr, "values is NULL");
+  const uint64_t extent = cache_extent(shape).tensor_bytes;
+  require_extent("keys_size", keys_size, extent);
+  require_extent("values_size", values_size, extent);
   require_aligned(keys, v.dims.dtype, "keys");
   require_aligned(values, v.dims.dtype, "values");
   const uint64_t layer_stride =

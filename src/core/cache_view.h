@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -67,9 +68,25 @@ CacheDims dims_from_shape(const kvc_cache_shape& shape);
 // Checks the strides of a shape against its dims (token_stride 0 or at least head_dim).
 void check_strides(const kvc_cache_shape& shape, const CacheDims& dims);
 
-// A view of caller memory: one pointer per layer, or one pointer plus the layer stride.
-CacheView view_from_layers(const kvc_cache_shape& shape, const void* const* key_layers,
-                           const void* const* value_layers);
-CacheView view_from_packed(const kvc_cache_shape& shape, const void* keys, const void* values);
+// Bytes a caller buffer must span for shape: one layer's pointer (layer_bytes) and one pointer
+// for every layer (tensor_bytes), strides included. Throws Error naming the field of an invalid
+// shape, or when the extent does not fit in 64 bits.
+struct CacheExtent {
+  uint64_t tensor_bytes = 0;
+  uint64_t layer_bytes = 0;
+};
+CacheExtent cache_extent(const kvc_cache_shape& shape);
+
+// Throws Error(KVC_ERR_INVALID_ARGUMENT) naming both numbers when a caller buffer of size_bytes
+// is smaller than the extent_bytes its shape needs.
+void require_extent(const std::string& what, uint64_t size_bytes, uint64_t extent_bytes);
+
+// A view of caller memory: one pointer per layer (num_pointers must equal the shape's layers),
+// or one pointer plus the layer stride; every buffer's size is checked against its extent.
+CacheView view_from_layers(const kvc_cache_shape& shape, uint32_t num_pointers,
+                           const void* const* key_layers, const size_t* key_layer_sizes,
+                           const void* const* value_layers, const size_t* value_layer_sizes);
+CacheView view_from_packed(const kvc_cache_shape& shape, const void* keys, size_t keys_size,
+                           const void* values, size_t values_size);
 
 }  // namespace kvc

@@ -2,7 +2,7 @@
 // max error) for keys, values and both, with a quality level and threshold violations.
 #include "metrics/reconstruction.h"
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <algorithm>
 #include <cmath>

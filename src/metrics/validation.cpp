@@ -2,7 +2,7 @@
 // metrics, a level, violations, warnings and recommendations of which parameter to change.
 #include "metrics/validation.h"
 
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <algorithm>
 #include <cstdio>

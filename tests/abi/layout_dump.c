@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "kvc/kvc.h"
+#include "kvc/kvc_tools.h"
 
 /* The structs and their fields, in declaration order. */
 #define KVC_LAYOUT_STRUCTS(S, F)                     \
@@ -216,7 +216,7 @@
   F(kvc_adapter_info, family)                        \
   F(kvc_adapter_info, source)
 
-/* Every #define of kvc.h except the include guard and KVC_API. */
+/* Every #define of kvc.h and kvc_tools.h except the include guards, KVC_API and KVC_DEPRECATED. */
 #define KVC_LAYOUT_CONSTANTS(C)       \
   C(KVC_VERSION_MAJOR)                \
   C(KVC_VERSION_MINOR)                \
@@ -232,6 +232,7 @@
   C(KVC_ERR_OUT_OF_MEMORY)            \
   C(KVC_ERR_DEVICE)                   \
   C(KVC_ERR_IO)                       \
+  C(KVC_ERR_BUSY)                     \
   C(KVC_ERR_INTERNAL)                 \
   C(KVC_DTYPE_F32)                    \
   C(KVC_DTYPE_F16)                    \
@@ -313,7 +314,7 @@ int main(int argc, char** argv) {
     perror(argv[1]);
     return 1;
   }
-  fprintf(out, "{\n  \"header\": \"kvc/kvc.h\",\n  \"structs\": {");
+  fprintf(out, "{\n  \"headers\": [\"kvc/kvc.h\", \"kvc/kvc_tools.h\"],\n  \"structs\": {");
 #define S(type) open_struct(out, #type, sizeof(type), KVC_ALIGNOF(type));
 #define F(type, name) field(out, #name, offsetof(type, name), FIELD_SIZE(type, name));
   KVC_LAYOUT_STRUCTS(S, F)
