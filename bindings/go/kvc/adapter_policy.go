@@ -3,7 +3,7 @@
 package kvc
 
 /*
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 */
 import "C"
 

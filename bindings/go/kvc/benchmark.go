@@ -2,7 +2,7 @@
 package kvc
 
 /*
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 */
 import "C"
 
