@@ -3,7 +3,7 @@
  *
  *   usage: compress_cache CACHE.safetensors
  */
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,14 +26,16 @@ int main(int argc, char** argv) {
   size_t capacity, blob_bytes = 0, tensor_bytes = 0;
   kvc_status status;
   int exit_code = 1;
+  size_t cache_bytes = 0;
+  char why[256] = "";
 
   if (argc != 2) {
     fprintf(stderr, "usage: %s CACHE.safetensors\n", argv[0]);
     return 2;
   }
-  status = kvc_context_create(NULL, &ctx);
+  status = kvc_context_create(NULL, &ctx, why, sizeof why);
   if (status != KVC_OK) {
-    fprintf(stderr, "kvc_context_create: %s\n", kvc_status_name(status));
+    fprintf(stderr, "kvc_context_create: %s: %s\n", kvc_status_name(status), why);
     return 1;
   }
 
@@ -49,6 +51,12 @@ int main(int argc, char** argv) {
     fprintf(stderr, "kvc_cache_get_shape: %s\n", kvc_status_name(status));
     goto done;
   }
+  /* Every buffer crosses the API with its size: keys and values each span cache_bytes. */
+  status = kvc_cache_shape_extent(&shape, &cache_bytes, NULL);
+  if (status != KVC_OK) {
+    fprintf(stderr, "kvc_cache_shape_extent: %s\n", kvc_status_name(status));
+    goto done;
+  }
 
   /* Compress at 4 bits per key and value, into a buffer sized by kvc_compress_bound. */
   kvc_compress_params_default(&params, (uint32_t)sizeof params);
@@ -61,8 +69,8 @@ int main(int argc, char** argv) {
     goto done;
   }
   metrics.struct_size = (uint32_t)sizeof metrics;
-  status = kvc_compress(ctx, &params, &shape, kvc_cache_keys(cache), kvc_cache_values(cache), blob,
-                        capacity, &blob_bytes, &metrics);
+  status = kvc_compress(ctx, &params, &shape, kvc_cache_keys(cache), cache_bytes,
+                        kvc_cache_values(cache), cache_bytes, blob, capacity, &blob_bytes, &metrics);
   if (status != KVC_OK) {
     exit_code = report(ctx, status, "kvc_compress");
     goto done;
@@ -88,8 +96,9 @@ int main(int argc, char** argv) {
 
   /* Compare the reconstruction with the original (default thresholds: cosine 0.99, 20 dB). */
   quality.struct_size = (uint32_t)sizeof quality;
-  status = kvc_quality_compare(ctx, NULL, &shape, kvc_cache_keys(cache), kvc_cache_values(cache),
-                               &shape, keys, values, &quality);
+  status = kvc_quality_compare(ctx, NULL, &shape, kvc_cache_keys(cache), cache_bytes,
+                               kvc_cache_values(cache), cache_bytes, &shape, keys, tensor_bytes,
+                               values, tensor_bytes, &quality);
   if (status != KVC_OK) {
     exit_code = report(ctx, status, "kvc_quality_compare");
     goto done;

@@ -4,7 +4,7 @@
  *
  *   usage: estimate_and_bench [MODEL [TOKENS]]     (default: tinyllama-1.1b 256)
  */
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   kvc_adapter_compress_params(adapter, &params); /* its bits, groups, threshold, name */
   params.selection = KVC_SELECT_KEY_NORM;        /* no queries here: keep the largest keys */
   params.keep_ratio = 0.5f;
-  if ((status = kvc_context_create(NULL, &ctx)) != KVC_OK) return fail(NULL, status, "context");
+  if ((status = kvc_context_create(NULL, &ctx, NULL, 0)) != KVC_OK) return fail(NULL, status, "context");
 
   /* 1. Estimate: no data needed. */
   estimate.struct_size = sizeof estimate;
@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
     values[i] = to_f16((float)cos(0.11 * (double)i));
   }
   bench.struct_size = sizeof bench;
-  status = kvc_benchmark(ctx, &params, &shape, keys, values, NULL, NULL, 10, &bench);
+  status = kvc_benchmark(ctx, &params, &shape, keys, elements * 2, values, elements * 2, NULL, NULL,
+                         0, 10, &bench);
   if (status != KVC_OK) {
     exit_code = fail(ctx, status, "kvc_benchmark");
   } else {
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
       size_t bound = kvc_compress_bound(&params, &shape), size = 0;
       unsigned char* blob = malloc(bound);
       if (blob != NULL &&
-          kvc_compress(ctx, &params, &shape, keys, values, blob, bound, &size, NULL) == KVC_OK) {
+          kvc_compress(ctx, &params, &shape, keys, elements * 2, values, elements * 2, blob, bound,
+                       &size, NULL) == KVC_OK) {
         figures.struct_size = sizeof figures;
         if (kvc_stats_get(stats, params.model_name, &figures) == KVC_OK) {
           printf("stats %s: %llu call(s), mean %.3f ms, mean savings %.1f%%\n", figures.model_name,

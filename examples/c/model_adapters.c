@@ -3,7 +3,7 @@
  *
  *   usage: model_adapters [NAME | MODEL.gguf]
  */
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
 
   length = strlen(argv[1]);
   if (length > 5 && strcmp(argv[1] + length - 5, ".gguf") == 0) {
-    if (kvc_context_create(NULL, &ctx) != KVC_OK) return 1;
+    if (kvc_context_create(NULL, &ctx, NULL, 0) != KVC_OK) return 1;
     status = kvc_adapter_from_gguf(ctx, argv[1], &built);
     if (status != KVC_OK) {
       fprintf(stderr, "%s: %s: %s\n", argv[1], kvc_status_name(status),

@@ -5,7 +5,7 @@
  *
  *   usage: select_tokens CACHE.safetensors QUERIES.safetensors
  */
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   void* keys = NULL;
   void* values = NULL;
   size_t capacity, blob_bytes = 0, tensor_bytes = 0, mask_bytes = 0, kept = 0, i;
+  size_t cache_bytes = 0, query_bytes = 0;
+  uint32_t query_layers = 0;
   kvc_status status;
   int exit_code = 1;
 
@@ -36,16 +38,18 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: %s CACHE.safetensors QUERIES.safetensors\n", argv[0]);
     return 2;
   }
-  if (kvc_context_create(NULL, &ctx) != KVC_OK) return 1;
+  if (kvc_context_create(NULL, &ctx, NULL, 0) != KVC_OK) return 1;
   shape.struct_size = sizeof shape;
   query_shape.struct_size = sizeof query_shape;
   if ((status = kvc_cache_load(ctx, argv[1], &cache)) != KVC_OK ||
-      (status = kvc_cache_get_shape(cache, &shape)) != KVC_OK) {
+      (status = kvc_cache_get_shape(cache, &shape)) != KVC_OK ||
+      (status = kvc_cache_shape_extent(&shape, &cache_bytes, NULL)) != KVC_OK) {
     exit_code = report(ctx, status, "kvc_cache_load");
     goto done;
   }
   if ((status = kvc_query_file_load(ctx, argv[2], &queries)) != KVC_OK ||
-      (status = kvc_query_file_get_shape(queries, &query_shape, NULL)) != KVC_OK) {
+      (status = kvc_query_file_get_shape(queries, &query_shape, &query_layers)) != KVC_OK ||
+      (status = kvc_query_shape_extent(&query_shape, query_layers, &query_bytes)) != KVC_OK) {
     exit_code = report(ctx, status, "kvc_query_file_load");
     goto done;
   }
@@ -62,8 +66,9 @@ int main(int argc, char** argv) {
   blob = malloc(capacity);
   metrics.struct_size = sizeof metrics;
   status = kvc_compress_with_queries(
-      ctx, &params, &shape, kvc_cache_keys(cache), kvc_cache_values(cache), &query_shape,
-      kvc_query_file_data(queries), blob, capacity, &blob_bytes, &metrics);
+      ctx, &params, &shape, kvc_cache_keys(cache), cache_bytes, kvc_cache_values(cache),
+      cache_bytes, &query_shape, kvc_query_file_data(queries), query_bytes, blob, capacity,
+      &blob_bytes, &metrics);
   if (status != KVC_OK) {
     exit_code = report(ctx, status, "kvc_compress_with_queries");
     goto done;
@@ -77,8 +82,9 @@ int main(int argc, char** argv) {
 
   /* Validate against the original with the same queries. */
   validation.struct_size = sizeof validation;
-  status = kvc_validate(ctx, NULL, NULL, &shape, kvc_cache_keys(cache), kvc_cache_values(cache),
-                        &query_shape, kvc_query_file_data(queries), blob, blob_bytes, &validation);
+  status = kvc_validate(ctx, NULL, NULL, &shape, kvc_cache_keys(cache), cache_bytes,
+                        kvc_cache_values(cache), cache_bytes, &query_shape,
+                        kvc_query_file_data(queries), query_bytes, blob, blob_bytes, &validation);
   if (status != KVC_OK) {
     exit_code = report(ctx, status, "kvc_validate");
     goto done;

@@ -13,6 +13,7 @@
 #include "api/versioned_struct.h"
 #include "codecs/cache_codec.h"
 #include "eviction/attention_mass.h"
+#include "metrics/size_figures.h"
 
 namespace {
 
@@ -40,12 +41,12 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
     m.struct_size = sizeof m;
     m.original_bytes = view.dims.total_bytes();
     m.compressed_bytes = r.blob_bytes;
-    m.compression_ratio = static_cast<double>(m.original_bytes) / static_cast<double>(r.blob_bytes);
-    m.bandwidth_savings_percent =
-        100.0 * (1.0 - static_cast<double>(r.blob_bytes) / static_cast<double>(m.original_bytes));
-    m.bits_per_element =
-        8.0 * static_cast<double>(r.blob_bytes) /
-        static_cast<double>(2 * view.dims.num_layers * view.dims.elements_per_tensor());
+    const kvc::SizeFigures f =
+        kvc::size_figures(m.original_bytes, r.blob_bytes,
+                          2 * uint64_t{view.dims.num_layers} * view.dims.elements_per_tensor());
+    m.compression_ratio = f.compression_ratio;
+    m.bandwidth_savings_percent = f.bandwidth_savings_percent;
+    m.bits_per_element = f.bits_per_element;
     m.tokens_total = uint64_t{view.dims.num_tokens} * view.dims.num_layers;
     m.tokens_kept = r.tokens_kept;
     m.compress_ms =

@@ -13,6 +13,7 @@
 #include "codecs/cache_codec.h"
 #include "core/cache_view.h"
 #include "metrics/size_estimate.h"
+#include "metrics/size_figures.h"
 
 extern "C" {
 
@@ -31,15 +32,11 @@ KVC_API kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* par
     r.exact_tokens = kept.is_exact ? 1 : 0;
     r.original_bytes = dims.total_bytes();
     r.compressed_bytes = size.blob_bytes;
-    r.compression_ratio =
-        static_cast<double>(r.original_bytes) / static_cast<double>(r.compressed_bytes);
-    r.bandwidth_savings_percent =
-        100.0 * (1.0 - static_cast<double>(r.compressed_bytes) /
-                           static_cast<double>(std::max<uint64_t>(r.original_bytes, 1)));
-    const uint64_t elements = 2 * uint64_t{dims.num_layers} * dims.elements_per_tensor();
-    r.bits_per_element = elements == 0 ? 0.0
-                                       : 8.0 * static_cast<double>(r.compressed_bytes) /
-                                             static_cast<double>(elements);
+    const kvc::SizeFigures f = kvc::size_figures(
+        r.original_bytes, r.compressed_bytes, 2 * uint64_t{dims.num_layers} * dims.elements_per_tensor());
+    r.compression_ratio = f.compression_ratio;
+    r.bandwidth_savings_percent = f.bandwidth_savings_percent;
+    r.bits_per_element = f.bits_per_element;
     r.tokens_total = uint64_t{dims.num_layers} * dims.num_tokens;  // summed over layers
     r.tokens_kept = uint64_t{dims.num_layers} * kept.count;
     kvc::write_versioned(out_estimate, r, "out_estimate");

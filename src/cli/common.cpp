@@ -31,14 +31,10 @@ Context::Context(kvc_device device) {
   kvc_context_params params;
   kvc_context_params_default(&params, sizeof params);
   params.device = device;
-  const kvc_status status = kvc_context_create(&params, &ctx_);
+  char why[512] = "";
+  const kvc_status status = kvc_context_create(&params, &ctx_, why, sizeof why);
   if (status == KVC_OK) return;
-  std::string why;
-  if (device == KVC_DEVICE_CUDA) {
-    why = kvc_device_count(KVC_DEVICE_CUDA) == 0 ? ": no CUDA device (kvc_device_count is 0)"
-                                                 : ": the CUDA device is not usable";
-  }
-  throw failure(status, "cannot create a kvc context" + why);
+  throw failure(status, std::string("cannot create a kvc context: ") + why);
 }
 
 Context::~Context() { kvc_context_free(ctx_); }

@@ -1,5 +1,5 @@
 // adapter_params_test.cpp: an adapter turned into a cache shape and compress params.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <cstddef>
 

@@ -1,6 +1,6 @@
 // adapters_test.cpp: C API section "Adapters": registry, find, config.json, GGUF, info, errors.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <cstddef>
 #include <cstdlib>

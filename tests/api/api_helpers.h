@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
+#include "../sized_buffers.h"
 
 #include <cstdint>
 #include <cstring>
@@ -16,7 +17,7 @@ namespace kvc_api_test {
 // A context for one test; fails the test when it cannot be created.
 class Context {
  public:
-  Context() { EXPECT_EQ(kvc_context_create(nullptr, &ctx_), KVC_OK); }
+  Context() { EXPECT_EQ(kvc_context_create(nullptr, &ctx_, nullptr, 0), KVC_OK); }
   ~Context() { kvc_context_free(ctx_); }
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -77,7 +78,7 @@ inline std::vector<unsigned char> compress(kvc_context* ctx, const kvc_compress_
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
   EXPECT_GT(blob.size(), 0u);
   size_t size = 0;
-  const kvc_status st = kvc_compress(ctx, &p, &c.shape, c.keys.data(), c.values.data(), blob.data(),
+  const kvc_status st = kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), blob.data(),
                                      blob.size(), &size, metrics);
   EXPECT_EQ(st, KVC_OK) << kvc_context_last_error(ctx);
   blob.resize(st == KVC_OK ? size : 0);

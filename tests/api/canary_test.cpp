@@ -4,7 +4,8 @@
 #include "api/canary.h"
 
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 
 #include <cstddef>
 #include <cstring>
@@ -28,7 +29,7 @@ TEST(Canary, CompressWritesNothingPastTheCapacity) {
     for (size_t capacity : {size_t{0}, size_t{1}, size_t{8}, n / 2, n - 1, n, n + 1}) {
       CanaryBuffer dst(capacity);
       size_t size = 0;
-      const kvc_status st = kvc_compress(ctx, &p, &c.shape, c.keys.data(), c.values.data(),
+      const kvc_status st = kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
                                          dst.data(), capacity, &size, nullptr);
       EXPECT_TRUE(dst.intact()) << "capacity " << capacity;
       EXPECT_EQ(size, n) << "capacity " << capacity;

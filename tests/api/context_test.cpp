@@ -1,6 +1,7 @@
 // context_test.cpp: C API section "Context": creation, devices, last error, progress callback.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +19,7 @@ using kvc_api_test::Context;
 
 TEST(Context, NullParamsGiveACpuContextWithAnEmptyError) {
   kvc_context* ctx = nullptr;
-  ASSERT_EQ(kvc_context_create(nullptr, &ctx), KVC_OK);
+  ASSERT_EQ(kvc_context_create(nullptr, &ctx, nullptr, 0), KVC_OK);
   ASSERT_NE(ctx, nullptr);
   EXPECT_STREQ(kvc_context_last_error(ctx), "");
   kvc_context_free(ctx);
@@ -32,7 +33,7 @@ TEST(Context, DefaultParamsAreTheFirstCpu) {
   EXPECT_EQ(p.device, KVC_DEVICE_CPU);
   EXPECT_EQ(p.device_index, 0);
   kvc_context* ctx = nullptr;
-  ASSERT_EQ(kvc_context_create(&p, &ctx), KVC_OK);
+  ASSERT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_OK);
   kvc_context_free(ctx);
 }
 
@@ -48,7 +49,7 @@ TEST(Context, ParamsDefaultWithAnOlderStructSizeFillsOnlyThatMuch) {
   EXPECT_EQ(p.device_index, untouched);
   // The old struct is accepted, and the missing device_index defaults to 0.
   kvc_context* ctx = nullptr;
-  ASSERT_EQ(kvc_context_create(&p, &ctx), KVC_OK);
+  ASSERT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_OK);
   kvc_context_free(ctx);
 }
 
@@ -60,7 +61,7 @@ TEST(Context, ParamsDefaultRejectsNullTinyAndNewerSizes) {
 }
 
 TEST(Context, CreateRejectsANullOutPointer) {
-  EXPECT_EQ(kvc_context_create(nullptr, nullptr), KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(kvc_context_create(nullptr, nullptr, nullptr, 0), KVC_ERR_INVALID_ARGUMENT);
 }
 
 // The status stands alone here: a failed create has no context to hold a message.
@@ -72,7 +73,7 @@ TEST(Context, CreateRejectsNewerParamsAsUnsupportedVersion) {
   ASSERT_EQ(kvc_context_params_default(&newer.p, sizeof newer.p), KVC_OK);
   newer.p.struct_size = sizeof newer;
   kvc_context* ctx = reinterpret_cast<kvc_context*>(&newer);  // must be reset to NULL
-  EXPECT_EQ(kvc_context_create(&newer.p, &ctx), KVC_ERR_UNSUPPORTED_VERSION);
+  EXPECT_EQ(kvc_context_create(&newer.p, &ctx, nullptr, 0), KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_EQ(ctx, nullptr);
 }
 
@@ -81,14 +82,14 @@ TEST(Context, CreateRejectsUnknownDevicesAndIndexes) {
   ASSERT_EQ(kvc_context_params_default(&p, sizeof p), KVC_OK);
   kvc_context* ctx = nullptr;
   p.device = 9;
-  EXPECT_EQ(kvc_context_create(&p, &ctx), KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ctx, nullptr);
   p.device = KVC_DEVICE_CPU;
   p.device_index = 1;
-  EXPECT_EQ(kvc_context_create(&p, &ctx), KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_ERR_INVALID_ARGUMENT);
   p.device_index = 0;
   p.struct_size = 4;
-  EXPECT_EQ(kvc_context_create(&p, &ctx), KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_ERR_INVALID_ARGUMENT);
 }
 
 TEST(Context, ACudaContextWithoutAGpuIsADeviceError) {
@@ -97,7 +98,7 @@ TEST(Context, ACudaContextWithoutAGpuIsADeviceError) {
   ASSERT_EQ(kvc_context_params_default(&p, sizeof p), KVC_OK);
   p.device = KVC_DEVICE_CUDA;
   kvc_context* ctx = nullptr;
-  EXPECT_EQ(kvc_context_create(&p, &ctx), KVC_ERR_DEVICE);
+  EXPECT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_ERR_DEVICE);
   EXPECT_EQ(ctx, nullptr);
 }
 
@@ -112,12 +113,12 @@ TEST(Context, LastErrorNamesTheProblemAndIsClearedBySuccess) {
   kvc_compress_params p = kvc_api_test::params(5);
   size_t size = 0;
   std::vector<unsigned char> dst(1 << 16);
-  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), cache.values.data(), dst.data(),
+  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), kvc_sized::nbytes(cache.keys), cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
                          dst.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "key_bits 5 is not 2, 3, 4, 8 or 16"));
   p.key_bits = 4;
-  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), cache.values.data(), dst.data(),
+  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), kvc_sized::nbytes(cache.keys), cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
                          dst.size(), &size, nullptr),
             KVC_OK);
   EXPECT_EQ(ctx.error(), "");
@@ -143,23 +144,25 @@ TEST(Context, EveryCallTakingAContextRejectsNull) {
   q.struct_size = sizeof q;
   kvc_cache* cache = nullptr;
   EXPECT_EQ(kvc_context_set_progress(nullptr, nullptr, nullptr), KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(kvc_compress(nullptr, nullptr, &c.shape, c.keys.data(), c.values.data(), buffer,
+  EXPECT_EQ(kvc_compress(nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), buffer,
                          sizeof buffer, &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(kvc_compress_layers(nullptr, nullptr, &c.shape, layers, layers, buffer, sizeof buffer,
+  EXPECT_EQ(kvc_compress_layers(nullptr, nullptr, &c.shape, c.shape.num_layers, layers,
+                                kvc_sized::layer_sizes(c.shape).data(), layers,
+                                kvc_sized::layer_sizes(c.shape).data(), buffer, sizeof buffer,
                                 &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_inspect(nullptr, buffer, sizeof buffer, &info), KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_verify(nullptr, buffer, sizeof buffer), KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_decompress(nullptr, nullptr, buffer, sizeof buffer, buffer, buffer, 0, &size),
             KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(kvc_quality_compare(nullptr, nullptr, &c.shape, c.keys.data(), c.values.data(),
-                                &c.shape, c.keys.data(), c.values.data(), &q),
+  EXPECT_EQ(kvc_quality_compare(nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
+                                &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), &q),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_cache_load(nullptr, "x.safetensors", &cache), KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(cache, nullptr);
   EXPECT_EQ(
-      kvc_cache_save(nullptr, "x.safetensors", &c.shape, c.keys.data(), c.values.data(), nullptr),
+      kvc_cache_save(nullptr, "x.safetensors", &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr),
       KVC_ERR_INVALID_ARGUMENT);
 }
 

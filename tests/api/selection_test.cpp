@@ -1,7 +1,8 @@
 // selection_test.cpp: token selection through the C API: attention mass with queries, key norm,
 // recency, sinks, recent window, sliding window, per head, kept positions, mask and scatter.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 
 #include <algorithm>
 #include <cmath>
@@ -83,9 +84,9 @@ Compressed compress_scene(kvc_context* ctx, const kvc_compress_params& p, const 
   c.blob.resize(kvc_compress_bound(&p, &s.cache.shape));
   c.metrics.struct_size = sizeof c.metrics;
   size_t size = 0;
-  c.status = kvc_compress_with_queries(ctx, &p, &s.cache.shape, s.cache.keys.data(),
-                                       s.cache.values.data(), with_queries ? &s.qshape : nullptr,
-                                       with_queries ? s.queries.data() : nullptr, c.blob.data(),
+  c.status = kvc_compress_with_queries(ctx, &p, &s.cache.shape, s.cache.keys.data(), kvc_sized::nbytes(s.cache.keys),
+                                       s.cache.values.data(), kvc_sized::nbytes(s.cache.values), with_queries ? &s.qshape : nullptr,
+                                       with_queries ? s.queries.data() : nullptr, kvc_sized::query_extent(with_queries ? &s.qshape : nullptr, &s.cache.shape), c.blob.data(),
                                        c.blob.size(), &size, &c.metrics);
   c.blob.resize(c.status == KVC_OK ? size : 0);
   return c;
@@ -100,12 +101,12 @@ Positions positions_of(kvc_context* ctx, const std::vector<unsigned char>& blob,
   Positions p;
   p.counts.resize(layers);
   size_t needed = 0;
-  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, blob.data(), blob.size(), p.counts.data(),
+  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, blob.data(), blob.size(), p.counts.data(), kvc_sized::nbytes(p.counts),
                                      nullptr, 0, &needed),
             KVC_OK);
   p.positions.resize(needed);
   size_t written = 0;
-  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, blob.data(), blob.size(), nullptr,
+  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, blob.data(), blob.size(), nullptr, 0,
                                      p.positions.data(), p.positions.size(), &written),
             KVC_OK)
       << kvc_context_last_error(ctx);
@@ -195,8 +196,8 @@ TEST(Selection, SeedScenarioKeepsFewTokensCoveringTheThresholdAndRestoresTheLeng
   kvc_validation val{};
   val.struct_size = sizeof val;
   ASSERT_EQ(
-      kvc_validate(ctx, nullptr, gpt4, &s.cache.shape, s.cache.keys.data(), s.cache.values.data(),
-                   &s.qshape, s.queries.data(), c.blob.data(), c.blob.size(), &val),
+      kvc_validate(ctx, nullptr, gpt4, &s.cache.shape, s.cache.keys.data(), kvc_sized::nbytes(s.cache.keys), s.cache.values.data(), kvc_sized::nbytes(s.cache.values),
+                   &s.qshape, s.queries.data(), kvc_sized::nbytes(s.queries), c.blob.data(), c.blob.size(), &val),
       KVC_OK)
       << ctx.error();
   EXPECT_GE(val.attention_coverage, 0.92);
@@ -416,7 +417,7 @@ TEST(Selection, BuffersAndInspectReportTheKeptTokens) {
   EXPECT_EQ(needed, 4u * 2 * 8 * info.tokens_kept);
   std::vector<uint32_t> small(pos.positions.size() - 1);
   size_t count = 0;
-  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, c.blob.data(), c.blob.size(), nullptr,
+  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, c.blob.data(), c.blob.size(), nullptr, 0,
                                      small.data(), small.size(), &count),
             KVC_ERR_BUFFER_TOO_SMALL);
   EXPECT_EQ(count, pos.positions.size());

@@ -1,5 +1,5 @@
 // stats_test.cpp: kvc_stats: records per model, attachment to contexts, and thread safety.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 
 #include <cstdio>
 #include <thread>

@@ -2,7 +2,8 @@
 // sharing one loaded kvc_cache and the adapter registry; every output equals a one-thread run.
 // scripts/test_tsan.sh runs it under ThreadSanitizer.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <atomic>
@@ -38,7 +39,7 @@ Outcome work(kvc_context* ctx, const kvc_cache* cache, int index) {
   p.byte_shuffle = index % 3;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &shape));
   size_t size = 0;
-  if (kvc_compress(ctx, &p, &shape, kvc_cache_keys(cache), kvc_cache_values(cache), blob.data(),
+  if (kvc_compress(ctx, &p, &shape, kvc_cache_keys(cache), kvc_sized::extent(&shape), kvc_cache_values(cache), kvc_sized::extent(&shape), blob.data(),
                    blob.size(), &size, nullptr) != KVC_OK) {
     return o;
   }
@@ -69,7 +70,7 @@ TEST(Threads, SeparateContextsSharingACacheMatchASingleThreadRun) {
   const kvc_api_test::Cache c = kvc_api_test::gaussian_cache(2, 2, 96, 64, KVC_DTYPE_F16, 4);
   const std::string path =
       ::testing::TempDir() + "/kvc_threads_" + std::to_string(getpid()) + ".safetensors";
-  ASSERT_EQ(kvc_cache_save(setup, path.c_str(), &c.shape, c.keys.data(), c.values.data(), "t"),
+  ASSERT_EQ(kvc_cache_save(setup, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), "t"),
             KVC_OK);
   kvc_cache* cache = nullptr;
   ASSERT_EQ(kvc_cache_load(setup, path.c_str(), &cache), KVC_OK);
@@ -86,7 +87,7 @@ TEST(Threads, SeparateContextsSharingACacheMatchASingleThreadRun) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       kvc_context* ctx = nullptr;
-      if (kvc_context_create(nullptr, &ctx) != KVC_OK) return;
+      if (kvc_context_create(nullptr, &ctx, nullptr, 0) != KVC_OK) return;
       ready.fetch_add(1);
       while (ready.load() < kThreads) std::this_thread::yield();  // start together
       for (int r = 0; r < kRounds; ++r) got[i].push_back(work(ctx, cache, i));

@@ -18,6 +18,7 @@ TEST(Status, EveryCodeHasItsConstantsName) {
   EXPECT_STREQ(kvc_status_name(KVC_ERR_INVALID_ARGUMENT), "KVC_ERR_INVALID_ARGUMENT");
   EXPECT_STREQ(kvc_status_name(KVC_ERR_BUFFER_TOO_SMALL), "KVC_ERR_BUFFER_TOO_SMALL");
   EXPECT_STREQ(kvc_status_name(KVC_ERR_CORRUPT_DATA), "KVC_ERR_CORRUPT_DATA");
+  EXPECT_STREQ(kvc_status_name(KVC_ERR_BUSY), "KVC_ERR_BUSY");
   EXPECT_STREQ(kvc_status_name(KVC_ERR_UNSUPPORTED_VERSION), "KVC_ERR_UNSUPPORTED_VERSION");
   EXPECT_STREQ(kvc_status_name(KVC_ERR_OUT_OF_MEMORY), "KVC_ERR_OUT_OF_MEMORY");
   EXPECT_STREQ(kvc_status_name(KVC_ERR_DEVICE), "KVC_ERR_DEVICE");
@@ -26,7 +27,7 @@ TEST(Status, EveryCodeHasItsConstantsName) {
 }
 
 TEST(Status, UnknownCodesAreNamedUnknownAndNeverNull) {
-  for (kvc_status s : {-1, 8, 99, 101, INT32_MIN, INT32_MAX}) {
+  for (kvc_status s : {-1, 9, 99, 101, INT32_MIN, INT32_MAX}) {
     ASSERT_NE(kvc_status_name(s), nullptr);
     EXPECT_STREQ(kvc_status_name(s), "KVC_ERR_UNKNOWN") << s;
   }

@@ -3,6 +3,7 @@
 // then 1 GiB of KV to 4 bits, and kvc_compress/kvc_decompress of 1 GiB on a CUDA context.
 #include <cuda_runtime.h>
 #include <kvc/kvc.h>
+#include "../sized_buffers.h"
 
 #include <chrono>
 #include <cstdio>
@@ -203,7 +204,7 @@ void through_the_c_api() {
   kvc_context_params_default(&cp, sizeof cp);
   cp.device = KVC_DEVICE_CUDA;
   kvc_context* ctx = nullptr;
-  if (kvc_context_create(&cp, &ctx) != KVC_OK) {
+  if (kvc_context_create(&cp, &ctx, nullptr, 0) != KVC_OK) {
     std::fprintf(stderr, "CUDA context: no device context\n");
     std::exit(1);
   }
@@ -223,7 +224,7 @@ void through_the_c_api() {
           .count();
     };
     const double c_ms = wall_ms([&] {
-      if (kvc_compress(ctx, &p, &shape, keys, values, blob.data(), blob.size(), &size, nullptr) !=
+      if (kvc_compress(ctx, &p, &shape, keys, kvc_sized::extent(&shape), values, kvc_sized::extent(&shape), blob.data(), blob.size(), &size, nullptr) !=
           KVC_OK) {
         std::fprintf(stderr, "kvc_compress: %s\n", kvc_context_last_error(ctx));
         std::exit(1);

@@ -37,7 +37,8 @@
 //                      comes from one run; the target for quantize is >= 0.5
 //   ratio              (API rows) original bytes / blob bytes
 #include <benchmark/benchmark.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -158,7 +159,7 @@ bool load_real(BenchCache& c, const std::string& path) {
   if (probe == nullptr) return false;
   std::fclose(probe);
   kvc_context* ctx = nullptr;
-  if (kvc_context_create(nullptr, &ctx) != KVC_OK) return false;
+  if (kvc_context_create(nullptr, &ctx, nullptr, 0) != KVC_OK) return false;
   kvc_cache* file = nullptr;
   kvc_cache_shape shape;
   kvc_cache_shape_default(&shape, sizeof shape);
@@ -402,7 +403,7 @@ struct ApiFixture {
   std::string error;
 
   explicit ApiFixture(int bits) : params(api_params(bits)) {
-    if (kvc_context_create(nullptr, &ctx) != KVC_OK) {
+    if (kvc_context_create(nullptr, &ctx, nullptr, 0) != KVC_OK) {
       error = "kvc_context_create failed";
       return;
     }
@@ -415,7 +416,7 @@ struct ApiFixture {
 
   bool compress() {
     const kvc_status status =
-        kvc_compress(ctx, &params, &shape, g_cache.keys.data(), g_cache.values.data(), blob.data(),
+        kvc_compress(ctx, &params, &shape, g_cache.keys.data(), kvc_sized::nbytes(g_cache.keys), g_cache.values.data(), kvc_sized::nbytes(g_cache.values), blob.data(),
                      blob.size(), &blob_bytes, nullptr);
     if (status != KVC_OK) error = std::string("kvc_compress: ") + kvc_context_last_error(ctx);
     return status == KVC_OK;

@@ -12,7 +12,8 @@
 // Data: deterministic (SplitMix64): keys Gaussian with about 1 channel in 16 at 4-10x and a
 // per-channel offset, values Gaussian, queries Gaussian scaled on the keys' outlier channels.
 #include <benchmark/benchmark.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 
 #include <cmath>
 #include <cstdint>
@@ -66,7 +67,7 @@ struct Scenario {
   std::vector<unsigned char> blob;
 
   explicit Scenario(int32_t selection) {
-    kvc_context_create(nullptr, &ctx);
+    kvc_context_create(nullptr, &ctx, nullptr, 0);
     kvc_cache_shape_default(&shape, sizeof shape);
     shape.num_layers = 1;
     shape.num_kv_heads = 1;
@@ -102,8 +103,8 @@ struct Scenario {
   ~Scenario() { kvc_context_free(ctx); }
 
   kvc_status compress(size_t* size, kvc_metrics* m) {
-    return kvc_compress_with_queries(ctx, &params, &shape, keys.data(), values.data(), &query_shape,
-                                     queries.data(), blob.data(), blob.size(), size, m);
+    return kvc_compress_with_queries(ctx, &params, &shape, keys.data(), kvc_sized::nbytes(keys), values.data(), kvc_sized::nbytes(values), &query_shape,
+                                     queries.data(), kvc_sized::nbytes(queries), blob.data(), blob.size(), size, m);
   }
 };
 

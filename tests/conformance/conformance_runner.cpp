@@ -1,6 +1,7 @@
 // conformance_runner.cpp: replays conformance/manifest.json through the C API: every valid vector
 // decodes to the manifest's bytes, every invalid one fails verify and decompress with its status.
 #include <kvc/kvc.h>
+#include "../sized_buffers.h"
 
 #include <cstdio>
 #include <cstring>
@@ -41,7 +42,7 @@ void check_positions_and_mask(kvc_context* ctx, const kvc_decompress_params& p,
   const auto want_positions = d.at("positions").get<std::vector<uint32_t>>();
   std::vector<uint32_t> counts(want_counts.size()), positions(want_positions.size());
   size_t n = 0;
-  if (kvc_decompress_positions(ctx, &p, blob.data(), blob.size(), counts.data(), positions.data(),
+  if (kvc_decompress_positions(ctx, &p, blob.data(), blob.size(), counts.data(), kvc_sized::nbytes(counts), positions.data(),
                                positions.size(), &n) != KVC_OK ||
       n != positions.size() || counts != want_counts || positions != want_positions) {
     fail(what + ": kept positions differ");
@@ -133,7 +134,7 @@ int main(int argc, char** argv) {
   const auto text = read_file(dir + "/manifest.json");
   const auto manifest = nlohmann::json::parse(text.begin(), text.end());
   kvc_context* raw = nullptr;
-  if (kvc_context_create(nullptr, &raw) != KVC_OK) return 1;
+  if (kvc_context_create(nullptr, &raw, nullptr, 0) != KVC_OK) return 1;
   const Context ctx(raw, &kvc_context_free);
   if (kvc_conformance::sha256_hex("abc", 3) !=
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") {

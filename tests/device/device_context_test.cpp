@@ -3,7 +3,8 @@
 // (tests/cuda_emulator, every CI run) or libkvc_cuda.so on a GPU machine.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 
 #include <cmath>
 #include <cstdio>
@@ -92,7 +93,7 @@ class DeviceContext {
     kvc_context_params p;
     EXPECT_EQ(kvc_context_params_default(&p, sizeof p), KVC_OK);
     p.device = KVC_DEVICE_CUDA;
-    EXPECT_EQ(kvc_context_create(&p, &ctx_), KVC_OK);
+    EXPECT_EQ(kvc_context_create(&p, &ctx_, nullptr, 0), KVC_OK);
   }
   ~DeviceContext() { kvc_context_free(ctx_); }
   DeviceContext(const DeviceContext&) = delete;
@@ -110,7 +111,7 @@ std::vector<unsigned char> compress_at(kvc_context* ctx, const kvc_compress_para
                                        const void* queries = nullptr) {
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &shape));
   size_t size = 0;
-  const kvc_status st = kvc_compress_with_queries(ctx, &p, &shape, keys, values, qs, queries,
+  const kvc_status st = kvc_compress_with_queries(ctx, &p, &shape, keys, kvc_sized::extent(&shape), values, kvc_sized::extent(&shape), qs, queries, kvc_sized::query_extent(qs, &shape),
                                                   blob.data(), blob.size(), &size, nullptr);
   EXPECT_EQ(st, KVC_OK) << kvc_context_last_error(ctx);
   blob.resize(st == KVC_OK ? size : 0);
@@ -299,8 +300,10 @@ TEST(DeviceContext, StridedAndPerLayerInputGiveTheCpuBytes) {
   DeviceContext device;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &packed.shape));
   size_t size = 0;
-  ASSERT_EQ(kvc_compress_layers(device, &p, &packed.shape, keys, values, blob.data(), blob.size(),
-                                &size, nullptr),
+  ASSERT_EQ(kvc_compress_layers(device, &p, &packed.shape, 2, keys,
+                                kvc_sized::layer_sizes(packed.shape).data(), values,
+                                kvc_sized::layer_sizes(packed.shape).data(), blob.data(),
+                                blob.size(), &size, nullptr),
             KVC_OK)
       << kvc_context_last_error(device);
   blob.resize(size);
@@ -326,12 +329,12 @@ TEST(DeviceContext, NonFiniteInputFailsAsOnTheCpu) {
   kvc_api_test::Context cpu;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
   size_t size = 0;
-  EXPECT_EQ(kvc_compress(cpu, &p, &c.shape, c.keys.data(), c.values.data(), blob.data(),
+  EXPECT_EQ(kvc_compress(cpu, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), blob.data(),
                          blob.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   DeviceContext device;
   const DeviceBuffer keys(c.keys), values(c.values);
-  EXPECT_EQ(kvc_compress(device, &p, &c.shape, keys.get(), values.get(), blob.data(), blob.size(),
+  EXPECT_EQ(kvc_compress(device, &p, &c.shape, keys.get(), kvc_sized::extent(&c.shape), values.get(), kvc_sized::extent(&c.shape), blob.data(), blob.size(),
                          &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(kvc_context_last_error(device), "layer 0 values hold a NaN"));
@@ -354,10 +357,10 @@ TEST(DeviceContext, StreamsAndContexts) {
   p.device = KVC_DEVICE_CUDA;
   p.device_index = kvc_device_count(KVC_DEVICE_CUDA);  // one past the last
   kvc_context* ctx = nullptr;
-  EXPECT_EQ(kvc_context_create(&p, &ctx), KVC_ERR_DEVICE);
+  EXPECT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_ERR_DEVICE);
   EXPECT_EQ(ctx, nullptr);
   p.device_index = -1;
-  EXPECT_EQ(kvc_context_create(&p, &ctx), KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(kvc_context_create(&p, &ctx, nullptr, 0), KVC_ERR_INVALID_ARGUMENT);
 }
 
 TEST(DeviceContext, BenchmarkAndValidateTakeHostMemory) {
@@ -366,11 +369,11 @@ TEST(DeviceContext, BenchmarkAndValidateTakeHostMemory) {
   kvc_benchmark_result on_cpu{}, on_device{};
   on_cpu.struct_size = on_device.struct_size = sizeof on_cpu;
   kvc_api_test::Context cpu;
-  ASSERT_EQ(kvc_benchmark(cpu, &p, &c.shape, c.keys.data(), c.values.data(), nullptr, nullptr, 3,
+  ASSERT_EQ(kvc_benchmark(cpu, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, nullptr, 0, 3,
                           &on_cpu),
             KVC_OK);
   DeviceContext device;
-  ASSERT_EQ(kvc_benchmark(device, &p, &c.shape, c.keys.data(), c.values.data(), nullptr, nullptr, 3,
+  ASSERT_EQ(kvc_benchmark(device, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, nullptr, 0, 3,
                           &on_device),
             KVC_OK)
       << kvc_context_last_error(device);
@@ -381,8 +384,8 @@ TEST(DeviceContext, BenchmarkAndValidateTakeHostMemory) {
       compress_at(cpu, p, c.shape, c.keys.data(), c.values.data());
   kvc_validation v{};
   v.struct_size = sizeof v;
-  EXPECT_EQ(kvc_validate(device, nullptr, nullptr, &c.shape, c.keys.data(), c.values.data(),
-                         nullptr, nullptr, blob.data(), blob.size(), &v),
+  EXPECT_EQ(kvc_validate(device, nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
+                         nullptr, nullptr, 0, blob.data(), blob.size(), &v),
             KVC_OK)
       << kvc_context_last_error(device);
   EXPECT_TRUE(v.passed);
@@ -407,7 +410,7 @@ TEST(DeviceContext, SeparateContextsRunInParallel) {
       for (int round = 0; round < 3; ++round) {
         std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
         size_t size = 0;
-        ok = ok && kvc_compress(device, &p, &c.shape, keys.get(), values.get(), blob.data(),
+        ok = ok && kvc_compress(device, &p, &c.shape, keys.get(), kvc_sized::extent(&c.shape), values.get(), kvc_sized::extent(&c.shape), blob.data(),
                                 blob.size(), &size, nullptr) == KVC_OK;
         blob.resize(size);
         ok = ok && blob == expected;
@@ -447,7 +450,7 @@ TEST(DeviceContext, TheDeviceDidTheWorkAndFreedItsMemory) {
   DeviceContext device;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
   size_t size = 0;
-  EXPECT_EQ(kvc_compress(device, &p, &c.shape, c.keys.data(), c.values.data(), blob.data(),
+  EXPECT_EQ(kvc_compress(device, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), blob.data(),
                          blob.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(kvc_context_last_error(device), "not device memory"));

@@ -55,7 +55,7 @@ class Controls {
 inline kvc_context* context() {
   static kvc_context* ctx = [] {
     kvc_context* c = nullptr;
-    if (kvc_context_create(nullptr, &c) != KVC_OK) std::abort();
+    if (kvc_context_create(nullptr, &c, nullptr, 0) != KVC_OK) std::abort();
     return c;
   }();
   return ctx;

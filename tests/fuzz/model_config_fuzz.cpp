@@ -3,7 +3,7 @@
 // An input starting with the GGUF magic is written to a temp file for kvc_adapter_from_gguf;
 // any other input is the text of a config.json for kvc_adapter_from_hf_config. An adapter that
 // builds is then used as a caller would: info, cache shape, compress params, bound, estimate.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <unistd.h>
 
 #include <cstddef>

@@ -1,5 +1,5 @@
 // safetensors_fuzz.cpp: libFuzzer target: kvc_cache_load of arbitrary bytes written to a temp file.
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <unistd.h>
 
 #include <cstddef>

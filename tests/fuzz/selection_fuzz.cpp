@@ -1,6 +1,7 @@
 // selection_fuzz.cpp: libFuzzer target: a small cache, queries and token-selection params from the
 // input, compressed and back; the kept tokens obey the policy's bounds and decode consistently.
 #include <kvc/kvc.h>
+#include "../sized_buffers.h"
 
 #include <algorithm>
 #include <cfloat>
@@ -156,8 +157,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvc_metrics metrics;
   metrics.struct_size = sizeof metrics;
   kvc_status status =
-      kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), k.values.data(), &k.query_shape,
-                                k.queries.data(), blob.data(), blob.size(), &blob_bytes, &metrics);
+      kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), kvc_sized::nbytes(k.keys), k.values.data(), kvc_sized::nbytes(k.values), &k.query_shape,
+                                k.queries.data(), kvc_sized::nbytes(k.queries), blob.data(), blob.size(), &blob_bytes, &metrics);
   kvc_fuzz::check_status(status, "kvc_compress_with_queries", ctx);
   if (status != KVC_OK) {
     kvc_fuzz::expect(status == KVC_ERR_INVALID_ARGUMENT &&
@@ -169,8 +170,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvc_fuzz::expect(blob_bytes <= bound, "kvc_compress_with_queries wrote past its bound");
   std::vector<unsigned char> again(bound);
   size_t again_bytes = 0;
-  status = kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), k.values.data(), &k.query_shape,
-                                     k.queries.data(), again.data(), again.size(), &again_bytes,
+  status = kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), kvc_sized::nbytes(k.keys), k.values.data(), kvc_sized::nbytes(k.values), &k.query_shape,
+                                     k.queries.data(), kvc_sized::nbytes(k.queries), again.data(), again.size(), &again_bytes,
                                      nullptr);
   kvc_fuzz::expect(status == KVC_OK && again_bytes == blob_bytes &&
                        std::memcmp(again.data(), blob.data(), blob_bytes) == 0,
@@ -188,7 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint32_t> counts(s.num_layers);
   std::vector<uint32_t> positions(size_t{s.num_layers} * s.num_kv_heads * s.num_tokens);
   size_t positions_count = 0;
-  status = kvc_decompress_positions(ctx, nullptr, blob.data(), blob_bytes, counts.data(),
+  status = kvc_decompress_positions(ctx, nullptr, blob.data(), blob_bytes, counts.data(), kvc_sized::nbytes(counts),
                                     positions.data(), positions.size(), &positions_count);
   kvc_fuzz::expect(status == KVC_OK, "kvc_decompress_positions fails on a fresh blob");
   uint64_t kept_total = 0;

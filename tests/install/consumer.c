@@ -22,10 +22,11 @@ int main(void) {
   kvc_compress_params_default(&params, sizeof params);
   params.key_bits = 16;
   params.value_bits = 16;
-  if (kvc_context_create(NULL, &ctx) != KVC_OK) return 1;
+  if (kvc_context_create(NULL, &ctx, NULL, 0) != KVC_OK) return 1;
   size_t capacity = kvc_compress_bound(&params, &shape), size = 0, tensor_bytes = 0;
   void* blob = malloc(capacity);
-  if (kvc_compress(ctx, &params, &shape, keys, values, blob, capacity, &size, NULL) != KVC_OK ||
+  if (kvc_compress(ctx, &params, &shape, keys, sizeof keys, values, sizeof values, blob, capacity,
+                   &size, NULL) != KVC_OK ||
       kvc_decompress(ctx, NULL, blob, size, keys_out, values_out, sizeof keys_out, &tensor_bytes) !=
           KVC_OK) {
     fprintf(stderr, "kvc: %s\n", kvc_context_last_error(ctx));

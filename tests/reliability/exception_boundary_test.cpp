@@ -2,7 +2,8 @@
 // throw an exception kvc does not expect (std::runtime_error from operator new) at each of its
 // allocations in turn, returns a status.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
+#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <cstdio>
@@ -41,7 +42,7 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   kvc_context* made = nullptr;
   fault_loop(
       "kvc_context_create", Fault::Foreign, false, kAllowed,
-      [&] { return kvc_context_create(nullptr, &made); },
+      [&] { return kvc_context_create(nullptr, &made, nullptr, 0); },
       [&](kvc_status) { kvc_context_free(made), made = nullptr; });
   kvc_context_free(made);
 
@@ -50,19 +51,21 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   fault_loop(
       "kvc_compress", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_compress(ctx, &p, &c.shape, c.keys.data(), c.values.data(), dst.data(),
+        return kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(),
                             dst.size(), &size, nullptr);
       },
       usable);
 
   const size_t layer_bytes = c.keys.size() / c.shape.num_layers;
   const void* key_layers[2] = {c.keys.data(), c.keys.data() + layer_bytes};
+  const std::vector<size_t> layer_sizes = kvc_sized::layer_sizes(c.shape);
   const void* value_layers[2] = {c.values.data(), c.values.data() + layer_bytes};
   fault_loop(
       "kvc_compress_layers", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_compress_layers(ctx, &p, &c.shape, key_layers, value_layers, dst.data(),
-                                   dst.size(), &size, nullptr);
+        return kvc_compress_layers(ctx, &p, &c.shape, 2, key_layers, layer_sizes.data(),
+                                   value_layers, layer_sizes.data(), dst.data(), dst.size(), &size,
+                                   nullptr);
       },
       usable);
 
@@ -101,8 +104,8 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   fault_loop(
       "kvc_quality_compare", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_quality_compare(ctx, nullptr, &c.shape, c.keys.data(), c.values.data(), &c.shape,
-                                   decoded.keys.data(), decoded.values.data(), &q);
+        return kvc_quality_compare(ctx, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), &c.shape,
+                                   decoded.keys.data(), kvc_sized::nbytes(decoded.keys), decoded.values.data(), kvc_sized::nbytes(decoded.values), &q);
       },
       usable);
 
@@ -111,7 +114,7 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   fault_loop(
       "kvc_cache_save", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), c.values.data(), "m");
+        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), "m");
       },
       usable);
   kvc_cache* cache = nullptr;

@@ -1,7 +1,7 @@
 // memory_bound_test.cpp: decoding allocates at most the declared output plus twice the input plus
 // a small constant, and blobs declaring huge sizes ("bombs") fail without allocating them.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <zstd.h>
 
 #include <algorithm>

@@ -36,7 +36,8 @@ inline kvc_cache_shape shape_of(const CacheDims& d) {
 }
 
 inline CacheView view_of(const PackedCache& c) {
-  return view_from_packed(shape_of(c.dims), c.keys.data(), c.values.data());
+  return view_from_packed(shape_of(c.dims), c.keys.data(), c.keys.size() * sizeof(c.keys[0]),
+                          c.values.data(), c.values.size() * sizeof(c.values[0]));
 }
 
 inline PackedCache pack(const kvc_test::FloatCache& f, DType dtype) {

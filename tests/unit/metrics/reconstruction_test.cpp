@@ -1,6 +1,8 @@
 // reconstruction_test.cpp: RMSE, SNR, cosine and max error against hand-computed values; levels.
 #include "metrics/reconstruction.h"
 
+#include <kvc/kvc_tools.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -96,7 +98,9 @@ TEST(Reconstruction, DTypesAndStridesMayDiffer) {
   shape.head_stride = head_stride;
   shape.layer_stride = layer_elements;
   const QualityReport r = compare_caches(cpu_backend(), test::view_of(a),
-                                         view_from_packed(shape, bk.data(), bv.data()), {});
+                                         view_from_packed(shape, bk.data(), bk.size() * sizeof(bk[0]), bv.data(),
+                                                          bv.size() * sizeof(bv[0])),
+                                         {});
   EXPECT_EQ(r.all.rmse, 0.0);
   EXPECT_EQ(r.level, QualityLevel::Excellent);
 }
