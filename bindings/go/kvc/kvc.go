@@ -20,7 +20,7 @@ import "unsafe"
 // Versions of the header this package mirrors.
 const (
 	VersionMajor = 0
-	VersionMinor = 1
+	VersionMinor = 2
 	VersionPatch = 0
 	// VersionNumber is VersionMajor*10000 + VersionMinor*100 + VersionPatch.
 	VersionNumber = VersionMajor*10000 + VersionMinor*100 + VersionPatch
