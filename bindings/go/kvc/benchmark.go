@@ -33,11 +33,13 @@ type BenchmarkResult struct {
 }
 
 // Benchmark compresses and decompresses the cache iterations times after one warm-up of each.
+// keys, values and queries as for CompressWithQueries (qshape nil and queries empty: none).
 func (c *Context) Benchmark(p *CompressParams, shape Shape, keys, values []byte, qshape *QueryShape,
 	queries []byte, iterations uint32) (BenchmarkResult, error) {
 	r := BenchmarkResult{StructSize: uint32(unsafe.Sizeof(BenchmarkResult{}))}
-	st := C.kvc_benchmark(c.handle(), p.c(), shape.c(), bytesPtr(keys), bytesPtr(values), qshape.c(),
-		bytesPtr(queries), C.uint32_t(iterations), (*C.kvc_benchmark_result)(unsafe.Pointer(&r)))
+	st := C.kvc_benchmark(c.handle(), p.c(), shape.c(), bytesPtr(keys), C.size_t(len(keys)),
+		bytesPtr(values), C.size_t(len(values)), qshape.c(), bytesPtr(queries), C.size_t(len(queries)),
+		C.uint32_t(iterations), (*C.kvc_benchmark_result)(unsafe.Pointer(&r)))
 	runtime.KeepAlive(c)
 	if err := c.check(st); err != nil {
 		return BenchmarkResult{}, err

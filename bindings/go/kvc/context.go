@@ -70,12 +70,15 @@ type Context struct {
 // NewContext creates a context with default parameters.
 func NewContext() (*Context, error) { return NewContextWith(nil) }
 
-// NewContextWith creates a context; p nil takes the defaults.
+// NewContextWith creates a context; p nil takes the defaults. A failure's *Error carries kvc's
+// reason, e.g. "device_index 1 does not exist (one CPU device)".
 func NewContextWith(p *ContextParams) (*Context, error) {
 	var ptr *C.kvc_context
-	st := C.kvc_context_create((*C.kvc_context_params)(unsafe.Pointer(p)), &ptr)
+	var reason [256]C.char
+	st := C.kvc_context_create((*C.kvc_context_params)(unsafe.Pointer(p)), &ptr, &reason[0],
+		C.size_t(len(reason)))
 	if st != C.KVC_OK {
-		return nil, statusError(st, "kvc_context_create failed")
+		return nil, statusError(st, C.GoString(&reason[0]))
 	}
 	c := &Context{ptr: ptr}
 	runtime.SetFinalizer(c, (*Context).Close)

@@ -64,8 +64,11 @@ func (f *QueryFile) Data() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := layers * int(q.NumQueryHeads) * int(q.NumQueries) * int(q.HeadDim) * q.DType.ElementSize()
-	b := C.GoBytes(C.kvc_query_file_data(f.handle()), C.int(n))
+	n, err := q.Extent(layers)
+	if err != nil {
+		return nil, err
+	}
+	b := copyOut(C.kvc_query_file_data(f.handle()), n)
 	runtime.KeepAlive(f)
 	return b, nil
 }

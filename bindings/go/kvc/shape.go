@@ -36,6 +36,20 @@ func NewShape(layers, kvHeads, tokens, headDim uint32, dtype DType) Shape {
 	return s
 }
 
+// Extent is kvc_cache_shape_extent: the bytes a keys (or values) slice must hold for s, strides
+// included. tensorBytes is for one slice holding every layer (Compress, CompressWithQueries,
+// Validate, Benchmark, QualityCompare, SaveCache): ((NumLayers-1)*LayerStride + one layer's
+// extent) elements; layerBytes is for one layer's slice (CompressLayers). An invalid shape gives
+// ErrInvalidArgument.
+func (s Shape) Extent() (tensorBytes, layerBytes int, err error) {
+	var tensor, layer C.size_t
+	st := C.kvc_cache_shape_extent(s.c(), &tensor, &layer)
+	if st != C.KVC_OK {
+		return 0, 0, statusError(st, "invalid shape: kvc_cache_shape_extent failed")
+	}
+	return int(tensor), int(layer), nil
+}
+
 // TensorBytes is the bytes of the packed keys (or values) of s.
 func (s Shape) TensorBytes() int {
 	return int(s.NumLayers) * int(s.NumKVHeads) * int(s.NumTokens) * int(s.HeadDim) * s.DType.ElementSize()
