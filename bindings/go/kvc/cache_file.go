@@ -21,13 +21,14 @@ type Cache struct {
 func (c *Context) LoadCache(path string) (*Cache, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	var ptr *C.kvc_cache
-	st := C.kvc_cache_load(c.handle(), cpath, &ptr)
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	var cptr *C.kvc_cache
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_cache_load(ptr, cpath, &cptr))
+	})
+	if err != nil {
 		return nil, err
 	}
-	cache := &Cache{ptr: ptr}
+	cache := &Cache{ptr: cptr}
 	runtime.SetFinalizer(cache, (*Cache).Close)
 	return cache, nil
 }
@@ -105,8 +106,8 @@ func (c *Context) SaveCache(path string, shape Shape, keys, values []byte, model
 	defer C.free(unsafe.Pointer(cpath))
 	cname := C.CString(modelName)
 	defer C.free(unsafe.Pointer(cname))
-	st := C.kvc_cache_save(c.handle(), cpath, shape.c(), bytesPtr(keys), C.size_t(len(keys)),
-		bytesPtr(values), C.size_t(len(values)), cname)
-	runtime.KeepAlive(c)
-	return c.check(st)
+	return c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_cache_save(ptr, cpath, shape.c(), bytesPtr(keys), C.size_t(len(keys)),
+			bytesPtr(values), C.size_t(len(values)), cname))
+	})
 }

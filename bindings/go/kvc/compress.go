@@ -10,7 +10,6 @@ import "C"
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"unsafe"
 )
 
@@ -114,10 +113,11 @@ func (c *Context) Compress(p *CompressParams, shape Shape, keys, values []byte) 
 	out := blobBuffer(p, shape, len(keys), len(values), need)
 	var n C.size_t
 	m := newMetrics()
-	st := C.kvc_compress(c.handle(), p.c(), shape.c(), bytesPtr(keys), C.size_t(len(keys)),
-		bytesPtr(values), C.size_t(len(values)), bytesPtr(out), C.size_t(len(out)), &n, m.c())
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_compress(ptr, p.c(), shape.c(), bytesPtr(keys), C.size_t(len(keys)),
+			bytesPtr(values), C.size_t(len(values)), bytesPtr(out), C.size_t(len(out)), &n, m.c()))
+	})
+	if err != nil {
 		return nil, Metrics{}, err
 	}
 	return out[:n], m, nil
@@ -159,10 +159,11 @@ func (c *Context) CompressLayers(p *CompressParams, shape Shape, keys, values []
 	out := blobBuffer(p, shape, shortest, shortest, need)
 	var size C.size_t
 	m := newMetrics()
-	st := C.kvc_compress_layers(c.handle(), p.c(), shape.c(), C.uint32_t(n), &table[0], &sizes[0],
-		&table[n], &sizes[n], bytesPtr(out), C.size_t(len(out)), &size, m.c())
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_compress_layers(ptr, p.c(), shape.c(), C.uint32_t(n), &table[0],
+			&sizes[0], &table[n], &sizes[n], bytesPtr(out), C.size_t(len(out)), &size, m.c()))
+	})
+	if err != nil {
 		return nil, Metrics{}, err
 	}
 	return out[:size], m, nil
