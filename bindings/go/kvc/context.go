@@ -1,4 +1,5 @@
-// context.go: kvc_context as *Context: create, Close, last error, progress callback.
+// context.go: kvc_context as *Context: create (with kvc's reason on failure), Close, the guard
+// that keeps calls on one Context from overlapping, last error, stream.
 package kvc
 
 /*

@@ -1,4 +1,4 @@
-// decompress.go: kvc_inspect, kvc_verify, kvc_decompress, kvc_decompress_positions and _mask.
+// decompress.go: kvc_inspect, kvc_verify and kvc_decompress (positions and mask: selection.go).
 package kvc
 
 /*

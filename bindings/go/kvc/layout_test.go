@@ -1,4 +1,5 @@
-// layout_test.go: the Go mirrors of kvc.h's structs and constants against build/layout.json.
+// layout_test.go: the Go mirrors of kvc.h's and kvc_tools.h's structs and constants against
+// build/layout.json.
 package kvc
 
 import (

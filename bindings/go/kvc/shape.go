@@ -1,4 +1,4 @@
-// shape.go: kvc_cache_shape and kvc_query_shape mirrors with their defaults.
+// shape.go: the kvc_cache_shape mirror with its default and extent (kvc_query_shape: selection.go).
 package kvc
 
 /*
