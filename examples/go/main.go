@@ -1,4 +1,5 @@
-// main.go: compresses a real KV cache (safetensors) with the Go binding and prints the metrics.
+// main.go: compresses a real KV cache (safetensors) with the Go binding (kvc API 0.2) and prints
+// the metrics.
 //
 //	go run . build/data/stories260K.safetensors
 package main
@@ -22,6 +23,11 @@ func run(path string) error {
 	}
 	defer cache.Close()
 	shape, keys, values := cache.Shape(), cache.Keys(), cache.Values()
+	// Every slice goes to kvc with its length; each must span the shape's extent.
+	tensorBytes, layerBytes, err := shape.Extent()
+	if err != nil {
+		return err
+	}
 
 	params := kvc.DefaultCompressParams()
 	params.SetModelName(cache.ModelName())
@@ -29,8 +35,9 @@ func run(path string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: %d layers x %d kv heads x %d tokens x %d dims\n", cache.ModelName(),
-		shape.NumLayers, shape.NumKVHeads, shape.NumTokens, shape.HeadDim)
+	fmt.Printf("%s: %d layers x %d kv heads x %d tokens x %d dims: keys and values of %d bytes each (%d a layer)\n",
+		cache.ModelName(), shape.NumLayers, shape.NumKVHeads, shape.NumTokens, shape.HeadDim,
+		tensorBytes, layerBytes)
 	fmt.Printf("original %d bytes, compressed %d bytes: ratio %.2f, savings %.1f%%, %.2f bits/element, %.2f ms\n",
 		m.OriginalBytes, m.CompressedBytes, m.CompressionRatio, m.BandwidthSavingsPercent,
 		m.BitsPerElement, m.CompressMs)

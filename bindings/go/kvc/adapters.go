@@ -119,26 +119,29 @@ func FindAdapter(name string) (*Adapter, error) {
 
 // AdapterFromHFConfig builds an owned adapter from the text of a Hugging Face config.json.
 func (c *Context) AdapterFromHFConfig(jsonText []byte) (*Adapter, error) {
-	var ptr *C.kvc_adapter
-	st := C.kvc_adapter_from_hf_config(c.handle(), (*C.char)(bytesPtr(jsonText)), C.size_t(len(jsonText)), &ptr)
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	var aptr *C.kvc_adapter
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_adapter_from_hf_config(ptr, (*C.char)(bytesPtr(jsonText)),
+			C.size_t(len(jsonText)), &aptr))
+	})
+	if err != nil {
 		return nil, err
 	}
-	return newAdapter(ptr, true), nil
+	return newAdapter(aptr, true), nil
 }
 
 // AdapterFromGGUF builds an owned adapter from a GGUF file's metadata.
 func (c *Context) AdapterFromGGUF(path string) (*Adapter, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	var ptr *C.kvc_adapter
-	st := C.kvc_adapter_from_gguf(c.handle(), cpath, &ptr)
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	var aptr *C.kvc_adapter
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_adapter_from_gguf(ptr, cpath, &aptr))
+	})
+	if err != nil {
 		return nil, err
 	}
-	return newAdapter(ptr, true), nil
+	return newAdapter(aptr, true), nil
 }
 
 // Info is kvc_adapter_get_info.

@@ -6,10 +6,7 @@ package kvc
 */
 import "C"
 
-import (
-	"runtime"
-	"unsafe"
-)
+import "unsafe"
 
 // BenchmarkResult mirrors kvc_benchmark_result.
 type BenchmarkResult struct {
@@ -33,13 +30,16 @@ type BenchmarkResult struct {
 }
 
 // Benchmark compresses and decompresses the cache iterations times after one warm-up of each.
+// keys, values and queries as for CompressWithQueries (qshape nil and queries empty: none).
 func (c *Context) Benchmark(p *CompressParams, shape Shape, keys, values []byte, qshape *QueryShape,
 	queries []byte, iterations uint32) (BenchmarkResult, error) {
 	r := BenchmarkResult{StructSize: uint32(unsafe.Sizeof(BenchmarkResult{}))}
-	st := C.kvc_benchmark(c.handle(), p.c(), shape.c(), bytesPtr(keys), bytesPtr(values), qshape.c(),
-		bytesPtr(queries), C.uint32_t(iterations), (*C.kvc_benchmark_result)(unsafe.Pointer(&r)))
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_benchmark(ptr, p.c(), shape.c(), bytesPtr(keys), C.size_t(len(keys)),
+			bytesPtr(values), C.size_t(len(values)), qshape.c(), bytesPtr(queries),
+			C.size_t(len(queries)), C.uint32_t(iterations), (*C.kvc_benchmark_result)(unsafe.Pointer(&r))))
+	})
+	if err != nil {
 		return BenchmarkResult{}, err
 	}
 	return r, nil

@@ -21,13 +21,14 @@ type Cache struct {
 func (c *Context) LoadCache(path string) (*Cache, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	var ptr *C.kvc_cache
-	st := C.kvc_cache_load(c.handle(), cpath, &ptr)
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	var cptr *C.kvc_cache
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_cache_load(ptr, cpath, &cptr))
+	})
+	if err != nil {
 		return nil, err
 	}
-	cache := &Cache{ptr: ptr}
+	cache := &Cache{ptr: cptr}
 	runtime.SetFinalizer(cache, (*Cache).Close)
 	return cache, nil
 }
@@ -59,15 +60,34 @@ func (k *Cache) Shape() Shape {
 
 // Keys is a copy of the packed keys, [layer][kv_heads][tokens][head_dim].
 func (k *Cache) Keys() []byte {
-	b := C.GoBytes(C.kvc_cache_keys(k.handle()), C.int(k.Shape().TensorBytes()))
+	b := copyOut(C.kvc_cache_keys(k.handle()), k.tensorBytes())
 	runtime.KeepAlive(k)
 	return b
 }
 
 // Values is a copy of the packed values.
 func (k *Cache) Values() []byte {
-	b := C.GoBytes(C.kvc_cache_values(k.handle()), C.int(k.Shape().TensorBytes()))
+	b := copyOut(C.kvc_cache_values(k.handle()), k.tensorBytes())
 	runtime.KeepAlive(k)
+	return b
+}
+
+// tensorBytes is the bytes the cache's keys (and its values) span: its shape's extent.
+func (k *Cache) tensorBytes() int {
+	n, _, err := k.Shape().Extent()
+	if err != nil {
+		return 0 // a loaded cache's shape is valid
+	}
+	return n
+}
+
+// copyOut copies n bytes of C memory at p into a new Go slice (nil for p nil or n 0).
+func copyOut(p unsafe.Pointer, n int) []byte {
+	if p == nil || n == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	copy(b, unsafe.Slice((*byte)(p), n))
 	return b
 }
 
@@ -78,13 +98,16 @@ func (k *Cache) ModelName() string {
 	return s
 }
 
-// SaveCache writes keys and values as safetensors plus the metadata sidecar, atomically.
+// SaveCache writes keys and values as safetensors plus the metadata sidecar, atomically. Each
+// slice must hold the shape's extent (Shape.Extent); otherwise it fails with
+// ErrInvalidArgument and writes nothing.
 func (c *Context) SaveCache(path string, shape Shape, keys, values []byte, modelName string) error {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	cname := C.CString(modelName)
 	defer C.free(unsafe.Pointer(cname))
-	st := C.kvc_cache_save(c.handle(), cpath, shape.c(), bytesPtr(keys), bytesPtr(values), cname)
-	runtime.KeepAlive(c)
-	return c.check(st)
+	return c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_cache_save(ptr, cpath, shape.c(), bytesPtr(keys), C.size_t(len(keys)),
+			bytesPtr(values), C.size_t(len(values)), cname))
+	})
 }

@@ -8,7 +8,8 @@ package kvc
 import "C"
 
 import (
-	"runtime"
+	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -92,29 +93,48 @@ func CompressBound(p *CompressParams, shape Shape) int {
 	return int(C.kvc_compress_bound(p.c(), shape.c()))
 }
 
+// blobBuffer is the output of a compress call: CompressBound bytes, or none when an input slice
+// (keyLen, valueLen: the shortest one) is shorter than need. kvc then fails on the slice's size,
+// naming both numbers, before it looks at the output; the bound of a shape the slices do not
+// hold is never allocated.
+func blobBuffer(p *CompressParams, shape Shape, keyLen, valueLen, need int) []byte {
+	if keyLen < need || valueLen < need {
+		return nil
+	}
+	return make([]byte, CompressBound(p, shape))
+}
+
 // Compress encodes keys and values (layout and dtype from shape; layer l at l*LayerStride
-// elements) into one blob. p nil takes the defaults.
+// elements) into one blob. p nil takes the defaults. Each slice must hold the shape's extent
+// (Shape.Extent); kvc reads nothing past len(keys) or len(values), and fails with
+// ErrInvalidArgument instead.
 func (c *Context) Compress(p *CompressParams, shape Shape, keys, values []byte) ([]byte, Metrics, error) {
-	out := make([]byte, CompressBound(p, shape))
+	need, _, _ := shape.Extent()
+	out := blobBuffer(p, shape, len(keys), len(values), need)
 	var n C.size_t
 	m := newMetrics()
-	st := C.kvc_compress(c.handle(), p.c(), shape.c(), bytesPtr(keys), bytesPtr(values),
-		bytesPtr(out), C.size_t(len(out)), &n, m.c())
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_compress(ptr, p.c(), shape.c(), bytesPtr(keys), C.size_t(len(keys)),
+			bytesPtr(values), C.size_t(len(values)), bytesPtr(out), C.size_t(len(out)), &n, m.c()))
+	})
+	if err != nil {
 		return nil, Metrics{}, err
 	}
 	return out[:n], m, nil
 }
 
-// CompressLayers is Compress with one key and one value slice per layer. cgo may not hand C an
-// array of Go pointers, so the layers are copied into C memory first.
+// CompressLayers is Compress with one key and one value slice per layer: len(keys) must be the
+// shape's NumLayers, and each slice must hold one layer's extent (Shape.Extent's layerBytes).
+// cgo may not hand C an array of Go pointers, so the layers are copied into C memory first.
 func (c *Context) CompressLayers(p *CompressParams, shape Shape, keys, values [][]byte) ([]byte, Metrics, error) {
 	n := len(keys)
 	if len(values) != n {
-		return nil, Metrics{}, &Error{Status: StatusInvalidArgument, Message: "keys and values have different layer counts"}
+		return nil, Metrics{}, &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf(
+			"%d key layers and %d value layers: kvc takes one count for both", n, len(values))}
 	}
 	// The pointer table and the layers live in C memory: Go memory may not hold Go pointers.
+	// An empty layer is copied too (C.CBytes allocates at least one byte), so kvc reports its
+	// size rather than a NULL pointer.
 	base := C.calloc(C.size_t(2*n+1), C.size_t(unsafe.Sizeof(uintptr(0))))
 	table := unsafe.Slice((*unsafe.Pointer)(base), 2*n+1)
 	defer func() {
@@ -123,18 +143,27 @@ func (c *Context) CompressLayers(p *CompressParams, shape Shape, keys, values []
 		}
 		C.free(base)
 	}()
+	sizes := make([]C.size_t, 2*n+1)
+	_, need, _ := shape.Extent()
+	shortest := math.MaxInt
 	for i := 0; i < n; i++ {
-		table[i] = C.CBytes(keys[i])
-		table[n+i] = C.CBytes(values[i])
+		table[i], sizes[i] = C.CBytes(keys[i]), C.size_t(len(keys[i]))
+		table[n+i], sizes[n+i] = C.CBytes(values[i]), C.size_t(len(values[i]))
+		if l := len(keys[i]); l < shortest {
+			shortest = l
+		}
+		if l := len(values[i]); l < shortest {
+			shortest = l
+		}
 	}
-	keyTable, valueTable := &table[0], &table[n]
-	out := make([]byte, CompressBound(p, shape))
+	out := blobBuffer(p, shape, shortest, shortest, need)
 	var size C.size_t
 	m := newMetrics()
-	st := C.kvc_compress_layers(c.handle(), p.c(), shape.c(), keyTable, valueTable,
-		bytesPtr(out), C.size_t(len(out)), &size, m.c())
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_compress_layers(ptr, p.c(), shape.c(), C.uint32_t(n), &table[0],
+			&sizes[0], &table[n], &sizes[n], bytesPtr(out), C.size_t(len(out)), &size, m.c()))
+	})
+	if err != nil {
 		return nil, Metrics{}, err
 	}
 	return out[:size], m, nil

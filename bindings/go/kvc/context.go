@@ -1,4 +1,5 @@
-// context.go: kvc_context as *Context: create, Close, last error, progress callback.
+// context.go: kvc_context as *Context: create (with kvc's reason on failure), Close, the guard
+// that keeps calls on one Context from overlapping, last error, stream.
 package kvc
 
 /*
@@ -9,6 +10,7 @@ import "C"
 import (
 	"runtime"
 	"runtime/cgo"
+	"sync"
 	"unsafe"
 )
 
@@ -60,66 +62,141 @@ func DefaultContextParams() ContextParams {
 	return p
 }
 
-// Context is a kvc_context: used by one goroutine at a time; separate contexts run in parallel.
+// Context is a kvc_context. One call at a time: a call made while another runs on the same
+// Context (from another goroutine, or from its own progress callback) fails at once with
+// ErrBusy and does nothing; separate contexts run in parallel. Close may come at any time,
+// even during a call (from its progress callback): the context is then freed when that call
+// returns, and every later call fails with ErrInvalidArgument.
 type Context struct {
+	mu       sync.Mutex // guards the fields below; never held during a C call
 	ptr      *C.kvc_context
-	progress *cgo.Handle
-	stats    *Stats // kept alive while attached
+	busy     bool        // a call on ptr runs (enter to leave)
+	closing  bool        // Close came during that call: leave frees ptr
+	progress *cgo.Handle // the progress callback kvc holds
+	stats    *Stats      // kept alive while attached
 }
+
+// Messages of the errors of StatusBusy and of a closed Context: the guard's own, and kvc's
+// KVC_ERR_BUSY (after which the context's last error is not read).
+const (
+	busyMessage    = "the Context is in use by another call"
+	closedMessage  = "the Context is closed"
+	kvcBusyMessage = "kvc found the context inside another call"
+)
 
 // NewContext creates a context with default parameters.
 func NewContext() (*Context, error) { return NewContextWith(nil) }
 
-// NewContextWith creates a context; p nil takes the defaults.
+// NewContextWith creates a context; p nil takes the defaults. A failure's *Error carries kvc's
+// reason, e.g. "device_index 1 does not exist (one CPU device)".
 func NewContextWith(p *ContextParams) (*Context, error) {
 	var ptr *C.kvc_context
-	st := C.kvc_context_create((*C.kvc_context_params)(unsafe.Pointer(p)), &ptr)
+	var reason [256]C.char
+	st := C.kvc_context_create((*C.kvc_context_params)(unsafe.Pointer(p)), &ptr, &reason[0],
+		C.size_t(len(reason)))
 	if st != C.KVC_OK {
-		return nil, statusError(st, "kvc_context_create failed")
+		return nil, statusError(st, C.GoString(&reason[0]))
 	}
 	c := &Context{ptr: ptr}
 	runtime.SetFinalizer(c, (*Context).Close)
 	return c, nil
 }
 
-// Close frees the context; calling it again does nothing.
+// Close frees the context; calling it again does nothing. During a call on c (from c's progress
+// callback, or from another goroutine) it returns at once and the context is freed when that
+// call returns.
 func (c *Context) Close() error {
-	if c.ptr != nil {
-		C.kvc_context_free(c.ptr)
-		c.ptr = nil
+	if c == nil {
+		return nil
 	}
-	c.dropProgress()
-	runtime.SetFinalizer(c, nil)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ptr == nil:
+	case c.busy:
+		c.closing = true
+	default:
+		c.free()
+	}
 	return nil
 }
 
-// LastError is the message of the last failed call on c ("" after a success).
-func (c *Context) LastError() string {
-	s := C.GoString(C.kvc_context_last_error(c.ptr))
-	runtime.KeepAlive(c)
-	return s
+// free releases the C context and what it holds; c.mu is held and no call runs.
+func (c *Context) free() {
+	C.kvc_context_free(c.ptr)
+	c.ptr, c.closing, c.stats = nil, false, nil
+	c.dropProgress()
+	runtime.SetFinalizer(c, nil)
 }
 
-// check turns a status of a call on c into nil or an *Error with c's message.
-func (c *Context) check(st C.kvc_status) error {
-	if st == C.KVC_OK {
+// enter marks c as inside a call and gives its C pointer; a Context already inside a call gives
+// ErrBusy, a closed (or closing) one ErrInvalidArgument.
+func (c *Context) enter() (*C.kvc_context, error) {
+	if c == nil {
+		return nil, &Error{Status: StatusInvalidArgument, Message: "the Context is nil"}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ptr == nil || c.closing:
+		return nil, &Error{Status: StatusInvalidArgument, Message: closedMessage}
+	case c.busy:
+		return nil, &Error{Status: StatusBusy, Message: busyMessage}
+	}
+	c.busy = true
+	return c.ptr, nil
+}
+
+// leave ends the call enter began, and frees the context when Close came meanwhile.
+func (c *Context) leave() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy = false
+	if c.closing {
+		c.free()
+	}
+}
+
+// call runs f, one or more C calls on c's C pointer, as one call on c (between enter and
+// leave): nothing else uses the context meanwhile, so f may read its last error.
+func (c *Context) call(f func(ptr *C.kvc_context) error) error {
+	ptr, err := c.enter()
+	if err != nil {
+		return err
+	}
+	defer c.leave()
+	return f(ptr)
+}
+
+// check turns the status of a C call on ptr into nil or an *Error with ptr's message; it runs
+// inside call. After KVC_ERR_BUSY the message is not ours to read (another thread may be
+// writing it): that error carries a fixed one. (The guard keeps Go calls from overlapping, so
+// kvc returns it only when something else holds the context.)
+func check(ptr *C.kvc_context, st C.kvc_status) error {
+	switch st {
+	case C.KVC_OK:
 		return nil
+	case C.KVC_ERR_BUSY:
+		return &Error{Status: StatusBusy, Message: kvcBusyMessage}
 	}
-	return &Error{Status: Status(st), Message: c.LastError()}
+	return &Error{Status: Status(st), Message: C.GoString(C.kvc_context_last_error(ptr))}
 }
 
-// handle is c's C pointer; it panics on a closed context rather than passing NULL to C.
-func (c *Context) handle() *C.kvc_context {
-	if c == nil || c.ptr == nil {
-		panic("kvc: use of a closed or nil Context")
-	}
-	return c.ptr
+// LastError is the message of the last failed call on c ("" after a success); "" too while
+// another call runs on c, and once c is closed.
+func (c *Context) LastError() string {
+	var s string
+	_ = c.call(func(ptr *C.kvc_context) error {
+		s = C.GoString(C.kvc_context_last_error(ptr))
+		return nil
+	})
+	return s
 }
 
 // SetStream is kvc_context_set_stream: the cudaStream_t (as a pointer) a CUDA context enqueues
 // its device work on; nil is the default stream. A CPU context accepts only nil.
 func (c *Context) SetStream(stream unsafe.Pointer) error {
-	err := c.check(C.kvc_context_set_stream(c.handle(), stream))
-	runtime.KeepAlive(c)
-	return err
+	return c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_context_set_stream(ptr, stream))
+	})
 }

@@ -1,4 +1,4 @@
-// decompress.go: kvc_inspect, kvc_verify, kvc_decompress, kvc_decompress_positions and _mask.
+// decompress.go: kvc_inspect, kvc_verify and kvc_decompress (positions and mask: selection.go).
 package kvc
 
 /*
@@ -7,7 +7,7 @@ package kvc
 import "C"
 
 import (
-	"runtime"
+	"fmt"
 	"unsafe"
 )
 
@@ -70,12 +70,19 @@ func (p *DecompressParams) c() *C.kvc_decompress_params {
 }
 
 // Inspect reads a blob's header and footer (both verified).
-func (c *Context) Inspect(blob []byte) (BlobInfo, error) {
+func (c *Context) Inspect(blob []byte) (info BlobInfo, err error) {
+	err = c.call(func(ptr *C.kvc_context) error {
+		info, err = inspect(ptr, blob)
+		return err
+	})
+	return info, err
+}
+
+// inspect is kvc_inspect on ptr, inside a call.
+func inspect(ptr *C.kvc_context, blob []byte) (BlobInfo, error) {
 	info := BlobInfo{StructSize: uint32(unsafe.Sizeof(BlobInfo{}))}
-	st := C.kvc_inspect(c.handle(), bytesPtr(blob), C.size_t(len(blob)),
-		(*C.kvc_blob_info)(unsafe.Pointer(&info)))
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	st := C.kvc_inspect(ptr, bytesPtr(blob), C.size_t(len(blob)), (*C.kvc_blob_info)(unsafe.Pointer(&info)))
+	if err := check(ptr, st); err != nil {
 		return BlobInfo{}, err
 	}
 	return info, nil
@@ -83,40 +90,51 @@ func (c *Context) Inspect(blob []byte) (BlobInfo, error) {
 
 // Verify checks every message and checksum of a blob without decoding it.
 func (c *Context) Verify(blob []byte) error {
-	st := C.kvc_verify(c.handle(), bytesPtr(blob), C.size_t(len(blob)))
-	runtime.KeepAlive(c)
-	return c.check(st)
+	return c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_verify(ptr, bytesPtr(blob), C.size_t(len(blob))))
+	})
 }
 
 // Decompress decodes a blob into packed keys and values (p nil: every layer, dtype as stored).
 func (c *Context) Decompress(p *DecompressParams, blob []byte) (keys, values []byte, err error) {
-	var need C.size_t
-	st := C.kvc_decompress(c.handle(), p.c(), bytesPtr(blob), C.size_t(len(blob)), nil, nil, 0, &need)
-	if st != C.KVC_ERR_BUFFER_TOO_SMALL {
-		if err := c.check(st); err != nil {
-			return nil, nil, err
+	err = c.call(func(ptr *C.kvc_context) error {
+		var need C.size_t
+		st := C.kvc_decompress(ptr, p.c(), bytesPtr(blob), C.size_t(len(blob)), nil, nil, 0, &need)
+		if st != C.KVC_ERR_BUFFER_TOO_SMALL {
+			if err := check(ptr, st); err != nil {
+				return err
+			}
 		}
-	}
-	keys, values = make([]byte, int(need)), make([]byte, int(need))
-	var n C.size_t
-	st = C.kvc_decompress(c.handle(), p.c(), bytesPtr(blob), C.size_t(len(blob)), bytesPtr(keys),
-		bytesPtr(values), C.size_t(len(keys)), &n)
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+		keys, values = make([]byte, int(need)), make([]byte, int(need))
+		var n C.size_t
+		st = C.kvc_decompress(ptr, p.c(), bytesPtr(blob), C.size_t(len(blob)), bytesPtr(keys),
+			bytesPtr(values), C.size_t(len(keys)), &n)
+		if err := check(ptr, st); err != nil {
+			return err
+		}
+		keys, values = keys[:n], values[:n]
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	return keys[:n], values[:n], nil
+	return keys, values, nil
 }
 
 // DecompressInto decodes into caller buffers of equal length and returns the bytes written to
 // each. With buffers too small it fails with ErrBufferTooSmall and n is the size needed.
 func (c *Context) DecompressInto(p *DecompressParams, blob, keys, values []byte) (n int, err error) {
 	if len(keys) != len(values) {
-		return 0, &Error{Status: StatusInvalidArgument, Message: "keys and values buffers differ in length"}
+		return 0, &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf(
+			"keys (%d bytes) and values (%d bytes) differ in length: kvc takes one capacity for both",
+			len(keys), len(values))}
 	}
-	var size C.size_t
-	st := C.kvc_decompress(c.handle(), p.c(), bytesPtr(blob), C.size_t(len(blob)), bytesPtr(keys),
-		bytesPtr(values), C.size_t(len(keys)), &size)
-	runtime.KeepAlive(c)
-	return int(size), c.check(st)
+	err = c.call(func(ptr *C.kvc_context) error {
+		var size C.size_t
+		st := C.kvc_decompress(ptr, p.c(), bytesPtr(blob), C.size_t(len(blob)), bytesPtr(keys),
+			bytesPtr(values), C.size_t(len(keys)), &size)
+		n = int(size)
+		return check(ptr, st)
+	})
+	return n, err
 }

@@ -6,10 +6,7 @@ package kvc
 */
 import "C"
 
-import (
-	"runtime"
-	"unsafe"
-)
+import "unsafe"
 
 // EstimateResult mirrors kvc_estimate_result.
 type EstimateResult struct {
@@ -27,9 +24,10 @@ type EstimateResult struct {
 // Estimate predicts what Compress would give for shape and p (nil: defaults).
 func (c *Context) Estimate(p *CompressParams, shape Shape) (EstimateResult, error) {
 	e := EstimateResult{StructSize: uint32(unsafe.Sizeof(EstimateResult{}))}
-	st := C.kvc_estimate(c.handle(), p.c(), shape.c(), (*C.kvc_estimate_result)(unsafe.Pointer(&e)))
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_estimate(ptr, p.c(), shape.c(), (*C.kvc_estimate_result)(unsafe.Pointer(&e))))
+	})
+	if err != nil {
 		return EstimateResult{}, err
 	}
 	return e, nil

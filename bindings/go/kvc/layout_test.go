@@ -1,4 +1,5 @@
-// layout_test.go: the Go mirrors of kvc.h's structs and constants against build/layout.json.
+// layout_test.go: the Go mirrors of kvc.h's and kvc_tools.h's structs and constants against
+// build/layout.json.
 package kvc
 
 import (
@@ -22,6 +23,7 @@ type layoutStruct struct {
 }
 
 type layoutFile struct {
+	Headers   []string                `json:"headers"` // the headers dumped, e.g. "kvc/kvc.h"
 	Structs   map[string]layoutStruct `json:"structs"`
 	Constants map[string]int64        `json:"constants"`
 }
@@ -54,7 +56,7 @@ var constants = map[string]int64{
 	"KVC_ERR_BUFFER_TOO_SMALL": int64(StatusBufferTooSmall), "KVC_ERR_CORRUPT_DATA": int64(StatusCorruptData),
 	"KVC_ERR_UNSUPPORTED_VERSION": int64(StatusUnsupportedVersion),
 	"KVC_ERR_OUT_OF_MEMORY":       int64(StatusOutOfMemory), "KVC_ERR_DEVICE": int64(StatusDevice),
-	"KVC_ERR_IO": int64(StatusIO), "KVC_ERR_INTERNAL": int64(StatusInternal),
+	"KVC_ERR_IO": int64(StatusIO), "KVC_ERR_BUSY": int64(StatusBusy), "KVC_ERR_INTERNAL": int64(StatusInternal),
 	"KVC_DTYPE_F32": int64(DTypeF32), "KVC_DTYPE_F16": int64(DTypeF16), "KVC_DTYPE_BF16": int64(DTypeBF16),
 	"KVC_DTYPE_AS_STORED": int64(DTypeAsStored),
 	"KVC_DEVICE_CPU":      int64(DeviceCPU), "KVC_DEVICE_CUDA": int64(DeviceCUDA),
@@ -106,6 +108,26 @@ func loadLayout(t *testing.T) layoutFile {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return l
+}
+
+// includedHeaders are the headers this package's cgo preambles include.
+var includedHeaders = []string{"kvc/kvc.h", "kvc/kvc_tools.h"}
+
+func TestLayoutCoversTheHeadersThisPackageIncludes(t *testing.T) {
+	l := loadLayout(t)
+	listed := map[string]bool{}
+	for _, h := range l.Headers {
+		listed[h] = true
+	}
+	for _, h := range includedHeaders {
+		if !listed[h] {
+			t.Errorf("layout.json's headers %q lack %s (a layout.json older than API 0.2?)", l.Headers, h)
+		}
+		delete(listed, h)
+	}
+	for h := range listed {
+		t.Errorf("layout.json dumps %s, which this package does not include", h)
+	}
 }
 
 func TestEveryStructMirrorHasTheCLayout(t *testing.T) {

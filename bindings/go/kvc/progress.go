@@ -11,26 +11,41 @@ import "C"
 import "runtime/cgo"
 
 // ProgressFunc is told done of total units of a long call (chunks of a blob) as they finish.
-// It runs on the calling goroutine and must not call kvc on the same Context.
+// It runs on the calling goroutine, inside the call: a call on the same Context from it fails
+// with ErrBusy, and Close from it frees the Context when the call returns.
 type ProgressFunc func(done, total uint64)
 
 // SetProgress sets (or with nil clears) the progress callback of c.
 func (c *Context) SetProgress(fn ProgressFunc) error {
-	if fn == nil {
-		err := c.check(C.kvc_context_set_progress(c.handle(), nil, nil))
+	var h *cgo.Handle
+	if fn != nil {
+		nh := cgo.NewHandle(fn)
+		h = &nh
+	}
+	err := c.call(func(ptr *C.kvc_context) error {
+		var st C.kvc_status
+		if h == nil {
+			st = C.kvc_context_set_progress(ptr, nil, nil)
+		} else {
+			st = C.kvc_go_set_progress(ptr, C.uintptr_t(*h))
+		}
+		if err := check(ptr, st); err != nil {
+			return err
+		}
+		// kvc holds h now and no call runs: the old handle is no longer reachable from C.
+		c.mu.Lock()
 		c.dropProgress()
-		return err
-	}
-	h := cgo.NewHandle(fn)
-	if err := c.check(C.kvc_go_set_progress(c.handle(), C.uintptr_t(h))); err != nil {
+		c.progress = h
+		c.mu.Unlock()
+		return nil
+	})
+	if err != nil && h != nil {
 		h.Delete()
-		return err
 	}
-	c.dropProgress()
-	c.progress = &h
-	return nil
+	return err
 }
 
+// dropProgress deletes the handle kvc held; c.mu is held and kvc no longer calls it.
 func (c *Context) dropProgress() {
 	if c.progress != nil {
 		c.progress.Delete()

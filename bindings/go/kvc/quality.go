@@ -6,10 +6,7 @@ package kvc
 */
 import "C"
 
-import (
-	"runtime"
-	"unsafe"
-)
+import "unsafe"
 
 // Quality levels (KVC_QUALITY_*).
 const (
@@ -70,14 +67,17 @@ type Quality struct {
 }
 
 // QualityCompare compares a reconstruction (b) against its original (a); t nil takes defaults.
+// Each slice must hold its shape's extent (Shape.Extent).
 func (c *Context) QualityCompare(t *QualityThresholds, shapeA Shape, keysA, valuesA []byte,
 	shapeB Shape, keysB, valuesB []byte) (Quality, error) {
 	q := Quality{StructSize: uint32(unsafe.Sizeof(Quality{}))}
-	st := C.kvc_quality_compare(c.handle(), (*C.kvc_quality_thresholds)(unsafe.Pointer(t)),
-		shapeA.c(), bytesPtr(keysA), bytesPtr(valuesA), shapeB.c(), bytesPtr(keysB), bytesPtr(valuesB),
-		(*C.kvc_quality)(unsafe.Pointer(&q)))
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_quality_compare(ptr, (*C.kvc_quality_thresholds)(unsafe.Pointer(t)),
+			shapeA.c(), bytesPtr(keysA), C.size_t(len(keysA)), bytesPtr(valuesA), C.size_t(len(valuesA)),
+			shapeB.c(), bytesPtr(keysB), C.size_t(len(keysB)), bytesPtr(valuesB), C.size_t(len(valuesB)),
+			(*C.kvc_quality)(unsafe.Pointer(&q))))
+	})
+	if err != nil {
 		return Quality{}, err
 	}
 	return q, nil

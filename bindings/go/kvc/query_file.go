@@ -21,13 +21,14 @@ type QueryFile struct {
 func (c *Context) LoadQueryFile(path string) (*QueryFile, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	var ptr *C.kvc_query_file
-	st := C.kvc_query_file_load(c.handle(), cpath, &ptr)
-	runtime.KeepAlive(c)
-	if err := c.check(st); err != nil {
+	var fptr *C.kvc_query_file
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_query_file_load(ptr, cpath, &fptr))
+	})
+	if err != nil {
 		return nil, err
 	}
-	f := &QueryFile{ptr: ptr}
+	f := &QueryFile{ptr: fptr}
 	runtime.SetFinalizer(f, (*QueryFile).Close)
 	return f, nil
 }
@@ -64,8 +65,11 @@ func (f *QueryFile) Data() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := layers * int(q.NumQueryHeads) * int(q.NumQueries) * int(q.HeadDim) * q.DType.ElementSize()
-	b := C.GoBytes(C.kvc_query_file_data(f.handle()), C.int(n))
+	n, err := q.Extent(layers)
+	if err != nil {
+		return nil, err
+	}
+	b := copyOut(C.kvc_query_file_data(f.handle()), n)
 	runtime.KeepAlive(f)
 	return b, nil
 }

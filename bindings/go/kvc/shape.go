@@ -1,4 +1,4 @@
-// shape.go: kvc_cache_shape and kvc_query_shape mirrors with their defaults.
+// shape.go: the kvc_cache_shape mirror with its default and extent (kvc_query_shape: selection.go).
 package kvc
 
 /*
@@ -34,6 +34,20 @@ func NewShape(layers, kvHeads, tokens, headDim uint32, dtype DType) Shape {
 	s := DefaultShape()
 	s.NumLayers, s.NumKVHeads, s.NumTokens, s.HeadDim, s.DType = layers, kvHeads, tokens, headDim, dtype
 	return s
+}
+
+// Extent is kvc_cache_shape_extent: the bytes a keys (or values) slice must hold for s, strides
+// included. tensorBytes is for one slice holding every layer (Compress, CompressWithQueries,
+// Validate, Benchmark, QualityCompare, SaveCache): ((NumLayers-1)*LayerStride + one layer's
+// extent) elements; layerBytes is for one layer's slice (CompressLayers). An invalid shape gives
+// ErrInvalidArgument.
+func (s Shape) Extent() (tensorBytes, layerBytes int, err error) {
+	var tensor, layer C.size_t
+	st := C.kvc_cache_shape_extent(s.c(), &tensor, &layer)
+	if st != C.KVC_OK {
+		return 0, 0, statusError(st, "invalid shape: kvc_cache_shape_extent failed")
+	}
+	return int(tensor), int(layer), nil
 }
 
 // TensorBytes is the bytes of the packed keys (or values) of s.

@@ -73,13 +73,19 @@ func (s *Stats) handle() *C.kvc_stats {
 // SetStats attaches s to c (nil detaches): c's compress and decompress calls record into it.
 // s must stay open while attached.
 func (c *Context) SetStats(s *Stats) error {
-	var ptr *C.kvc_stats
+	var sptr *C.kvc_stats
 	if s != nil {
-		ptr = s.handle()
+		sptr = s.handle()
 	}
-	err := c.check(C.kvc_context_set_stats(c.handle(), ptr))
-	c.stats = s
-	return err
+	return c.call(func(ptr *C.kvc_context) error {
+		if err := check(ptr, C.kvc_context_set_stats(ptr, sptr)); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.stats = s
+		c.mu.Unlock()
+		return nil
+	})
 }
 
 // Record adds one compress call's metrics under modelName ("" = no model).

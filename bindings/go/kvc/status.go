@@ -20,6 +20,7 @@ const (
 	StatusOutOfMemory        Status = 5
 	StatusDevice             Status = 6
 	StatusIO                 Status = 7
+	StatusBusy               Status = 8 // the Context is inside another call; nothing was done
 	StatusInternal           Status = 100
 )
 
@@ -32,6 +33,7 @@ var (
 	ErrOutOfMemory        error = StatusOutOfMemory
 	ErrDevice             error = StatusDevice
 	ErrIO                 error = StatusIO
+	ErrBusy               error = StatusBusy
 	ErrInternal           error = StatusInternal
 )
 

@@ -82,7 +82,8 @@ type Validation struct {
 func (v *Validation) Report() string { return cString(v.ReportBytes[:]) }
 
 // Validate checks a blob against the cache it was made from. p nil: defaults; adapter nil: none;
-// qshape nil and queries empty: no queries.
+// qshape nil and queries empty: no queries. keys, values and queries must hold their shapes'
+// extents, as for CompressWithQueries.
 func (c *Context) Validate(p *ValidateParams, adapter *Adapter, shape Shape, keys, values []byte,
 	qshape *QueryShape, queries, blob []byte) (Validation, error) {
 	v := Validation{StructSize: uint32(unsafe.Sizeof(Validation{}))}
@@ -90,12 +91,14 @@ func (c *Context) Validate(p *ValidateParams, adapter *Adapter, shape Shape, key
 	if adapter != nil {
 		a = adapter.handle()
 	}
-	st := C.kvc_validate(c.handle(), (*C.kvc_validate_params)(unsafe.Pointer(p)), a, shape.c(),
-		bytesPtr(keys), bytesPtr(values), qshape.c(), bytesPtr(queries), bytesPtr(blob),
-		C.size_t(len(blob)), (*C.kvc_validation)(unsafe.Pointer(&v)))
-	runtime.KeepAlive(c)
+	err := c.call(func(ptr *C.kvc_context) error {
+		return check(ptr, C.kvc_validate(ptr, (*C.kvc_validate_params)(unsafe.Pointer(p)), a,
+			shape.c(), bytesPtr(keys), C.size_t(len(keys)), bytesPtr(values), C.size_t(len(values)),
+			qshape.c(), bytesPtr(queries), C.size_t(len(queries)), bytesPtr(blob), C.size_t(len(blob)),
+			(*C.kvc_validation)(unsafe.Pointer(&v))))
+	})
 	runtime.KeepAlive(adapter)
-	if err := c.check(st); err != nil {
+	if err != nil {
 		return Validation{}, err
 	}
 	return v, nil
