@@ -35,6 +35,8 @@ impl Status {
     pub const OUT_OF_MEMORY: Status = Status(ffi::KVC_ERR_OUT_OF_MEMORY);
     pub const DEVICE: Status = Status(ffi::KVC_ERR_DEVICE);
     pub const IO: Status = Status(ffi::KVC_ERR_IO);
+    /// The context is inside another call; nothing was done.
+    pub const BUSY: Status = Status(ffi::KVC_ERR_BUSY);
     pub const INTERNAL: Status = Status(ffi::KVC_ERR_INTERNAL);
 
     /// The constant's name, e.g. "KVC_ERR_CORRUPT_DATA" (kvc_status_name).
@@ -132,6 +134,34 @@ fn slice_mut_ptr(s: &mut [u8]) -> *mut c_void {
     }
 }
 
+/// The query shape, data pointer and byte count of optional queries (NULL, NULL, 0 for None).
+fn queries_ffi(queries: Option<(&QueryShape, &[u8])>) -> (*const QueryShape, *const c_void, usize) {
+    queries.map_or((ptr::null(), ptr::null(), 0), |(q, d)| {
+        (q as *const _, slice_ptr(d), d.len())
+    })
+}
+
+/// n bytes at p, borrowed for as long as owner; empty for NULL or 0.
+///
+/// # Safety
+/// p is NULL or spans n bytes owned by owner, unchanged while owner lives (kvc_tools.h: the
+/// extent helpers give the sizes of a loaded cache's and query file's data).
+unsafe fn borrowed_bytes<T>(_owner: &T, p: *const c_void, n: usize) -> &[u8] {
+    if p.is_null() || n == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(p.cast(), n) }
+    }
+}
+
+fn u32_mut_ptr(s: &mut [u32]) -> *mut u32 {
+    if s.is_empty() {
+        ptr::null_mut()
+    } else {
+        s.as_mut_ptr()
+    }
+}
+
 // ---- Version and devices --------------------------------------------------------------------
 
 /// MAJOR*10000 + MINOR*100 + PATCH of the library loaded at run time.
@@ -214,13 +244,38 @@ pub fn element_size(dtype: ffi::kvc_dtype) -> usize {
     }
 }
 
-/// Bytes of the packed keys (or values) of s.
+/// Bytes of the packed keys (or values) of s, strides ignored; see [`cache_shape_extent`] for
+/// the bytes a (possibly strided) buffer must span.
 pub fn tensor_bytes(s: &Shape) -> usize {
     s.num_layers as usize
         * s.num_kv_heads as usize
         * s.num_tokens as usize
         * s.head_dim as usize
         * element_size(s.dtype)
+}
+
+/// Bytes a keys (or values) buffer must span for s, strides included
+/// (kvc_cache_shape_extent): (one slice for all layers, as compress and the calls like it take;
+/// one layer's slice, as compress_layers takes). A shorter slice gives Status::INVALID_ARGUMENT.
+pub fn cache_shape_extent(s: &Shape) -> Result<(usize, usize)> {
+    let (mut tensor, mut layer) = (0usize, 0usize);
+    status_result(
+        unsafe { ffi::kvc_cache_shape_extent(s, &mut tensor, &mut layer) },
+        "invalid cache shape",
+    )?;
+    Ok((tensor, layer))
+}
+
+/// Bytes a queries buffer must hold for q and a cache of num_layers layers
+/// (kvc_query_shape_extent): heads * queries * head_dim elements, times num_layers when
+/// q.per_layer is 1.
+pub fn query_shape_extent(q: &QueryShape, num_layers: u32) -> Result<usize> {
+    let mut bytes = 0usize;
+    status_result(
+        unsafe { ffi::kvc_query_shape_extent(q, num_layers, &mut bytes) },
+        "invalid query shape",
+    )?;
+    Ok(bytes)
 }
 
 /// Largest blob kvc_compress can make for p and s (0 when invalid).
@@ -243,6 +298,12 @@ pub fn attention_type_name(attention_type: i32) -> &'static str {
 /// A progress callback: done of total units.
 pub type ProgressBox = Box<dyn FnMut(u64, u64) + Send>;
 
+/// The message of an [`Error`] with [`Status::BUSY`]; kvc_context_last_error is not read then.
+pub const BUSY_MESSAGE: &str = "the context is in use by another call";
+
+/// Bytes of the buffer that receives the reason kvc_context_create failed.
+const CREATE_ERROR_CAPACITY: usize = 512;
+
 /// A kvc_context: one thread at a time (Send, not Sync); separate contexts run in parallel.
 pub struct Context {
     ptr: NonNull<ffi::kvc_context>,
@@ -264,13 +325,30 @@ impl Context {
         Context::with_params(None)
     }
 
-    /// A context on the device params names.
+    /// A context on the device params names. On failure the Error's message is the library's
+    /// reason (e.g. why a CUDA context could not be created).
     pub fn with_params(params: Option<&ffi::kvc_context_params>) -> Result<Context> {
         let mut raw = ptr::null_mut();
+        let mut reason = [0 as c_char; CREATE_ERROR_CAPACITY];
         let st = unsafe {
-            ffi::kvc_context_create(params.map_or(ptr::null(), |p| p as *const _), &mut raw)
+            ffi::kvc_context_create(
+                params.map_or(ptr::null(), |p| p as *const _),
+                &mut raw,
+                reason.as_mut_ptr(),
+                reason.len(),
+            )
         };
-        status_result(st, "kvc_context_create failed")?;
+        if st != ffi::KVC_OK {
+            let message = c_chars_to_string(&reason);
+            return Err(Error {
+                status: Status(st),
+                message: if message.is_empty() {
+                    "kvc_context_create failed".into()
+                } else {
+                    message
+                },
+            });
+        }
         let ptr = NonNull::new(raw).ok_or(Error {
             status: Status::INTERNAL,
             message: "kvc_context_create gave NULL".into(),
@@ -289,18 +367,24 @@ impl Context {
             .into_owned()
     }
 
+    /// Ok for KVC_OK, else the status with the context's message; KVC_ERR_BUSY takes
+    /// [`BUSY_MESSAGE`] instead, since the call that holds the context may be writing its
+    /// last error.
     fn check(&self, st: ffi::kvc_status) -> Result<()> {
-        if st == ffi::KVC_OK {
-            Ok(())
-        } else {
-            Err(Error {
+        match st {
+            ffi::KVC_OK => Ok(()),
+            ffi::KVC_ERR_BUSY => Err(Error {
+                status: Status::BUSY,
+                message: BUSY_MESSAGE.to_owned(),
+            }),
+            _ => Err(Error {
                 status: Status(st),
                 message: self.last_error(),
-            })
+            }),
         }
     }
 
-    /// The raw handle, for calls this layer does not wrap.
+    /// The raw handle, for calls this layer does not wrap. It stays owned by this Context.
     pub fn as_ptr(&mut self) -> *mut ffi::kvc_context {
         self.ptr.as_ptr()
     }
@@ -363,7 +447,9 @@ impl Context {
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 slice_mut_ptr(&mut out),
                 out.len(),
                 &mut n,
@@ -375,7 +461,10 @@ impl Context {
         Ok((out, m))
     }
 
-    /// As compress, with one key and one value slice per layer (kvc_compress_layers).
+    /// As compress, with one key and one value slice per layer (kvc_compress_layers). There must
+    /// be as many key slices as value slices, and as many as s.num_layers; each slice must span
+    /// one layer's extent ([`cache_shape_extent`]). The library checks the count and every
+    /// slice's length before it reads anything (Status::INVALID_ARGUMENT).
     pub fn compress_layers(
         &mut self,
         p: Option<&CompressParams>,
@@ -383,8 +472,25 @@ impl Context {
         keys: &[&[u8]],
         values: &[&[u8]],
     ) -> Result<(Vec<u8>, Metrics)> {
+        // One count covers both pointer arrays: it must not exceed either.
+        if keys.len() != values.len() {
+            return Err(Error {
+                status: Status::INVALID_ARGUMENT,
+                message: format!(
+                    "{} key layers and {} value layers: the counts must be equal",
+                    keys.len(),
+                    values.len()
+                ),
+            });
+        }
+        let num_layers = u32::try_from(keys.len()).map_err(|_| Error {
+            status: Status::INVALID_ARGUMENT,
+            message: format!("{} layers do not fit a uint32_t", keys.len()),
+        })?;
         let key_ptrs: Vec<*const c_void> = keys.iter().map(|k| slice_ptr(k)).collect();
         let value_ptrs: Vec<*const c_void> = values.iter().map(|v| slice_ptr(v)).collect();
+        let key_sizes: Vec<usize> = keys.iter().map(|k| k.len()).collect();
+        let value_sizes: Vec<usize> = values.iter().map(|v| v.len()).collect();
         let mut out = vec![0u8; compress_bound(p, s)];
         let mut n = 0usize;
         let mut m: Metrics = sized();
@@ -393,8 +499,11 @@ impl Context {
                 self.ptr.as_ptr(),
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
+                num_layers,
                 key_ptrs.as_ptr(),
+                key_sizes.as_ptr(),
                 value_ptrs.as_ptr(),
+                value_sizes.as_ptr(),
                 slice_mut_ptr(&mut out),
                 out.len(),
                 &mut n,
@@ -426,9 +535,12 @@ impl Context {
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 query_shape,
                 slice_ptr(queries),
+                queries.len(),
                 slice_mut_ptr(&mut out),
                 out.len(),
                 &mut n,
@@ -519,6 +631,36 @@ impl Context {
         Ok((keys, values))
     }
 
+    /// Kept token positions into caller buffers (kvc_decompress_positions): counts receives the
+    /// tokens each selected layer kept and must hold at least one entry per selected layer;
+    /// positions receives [layer][kv_head][kept] source positions. Returns the entries written
+    /// to positions; too small a positions buffer gives Status::BUFFER_TOO_SMALL, too short a
+    /// counts buffer Status::INVALID_ARGUMENT.
+    pub fn decompress_positions_into(
+        &mut self,
+        p: Option<&DecompressParams>,
+        blob: &[u8],
+        counts: &mut [u32],
+        positions: &mut [u32],
+    ) -> Result<usize> {
+        let mut n = 0usize;
+        let st = unsafe {
+            ffi::kvc_decompress_positions(
+                self.ptr.as_ptr(),
+                p.map_or(ptr::null(), |p| p as *const _),
+                slice_ptr(blob),
+                blob.len(),
+                u32_mut_ptr(counts),
+                counts.len(),
+                u32_mut_ptr(positions),
+                positions.len(),
+                &mut n,
+            )
+        };
+        self.check(st)?;
+        Ok(n)
+    }
+
     /// Tokens each selected layer kept and their source positions, [layer][kv_head][kept]
     /// (kvc_decompress_positions).
     pub fn decompress_positions(
@@ -532,16 +674,16 @@ impl Context {
         if count != 0 {
             layers = layers.min(count as usize);
         }
-        let pp = p.map_or(ptr::null(), |p| p as *const _);
-        let mut counts = vec![0u32; layers.max(1)];
+        let mut counts = vec![0u32; layers];
         let mut need = 0usize;
         let st = unsafe {
             ffi::kvc_decompress_positions(
                 self.ptr.as_ptr(),
-                pp,
+                p.map_or(ptr::null(), |p| p as *const _),
                 slice_ptr(blob),
                 blob.len(),
-                counts.as_mut_ptr(),
+                u32_mut_ptr(&mut counts),
+                counts.len(),
                 ptr::null_mut(),
                 0,
                 &mut need,
@@ -550,22 +692,8 @@ impl Context {
         if st != ffi::KVC_ERR_BUFFER_TOO_SMALL {
             self.check(st)?;
         }
-        let mut positions = vec![0u32; need.max(1)];
-        let mut n = 0usize;
-        let st = unsafe {
-            ffi::kvc_decompress_positions(
-                self.ptr.as_ptr(),
-                pp,
-                slice_ptr(blob),
-                blob.len(),
-                counts.as_mut_ptr(),
-                positions.as_mut_ptr(),
-                need,
-                &mut n,
-            )
-        };
-        self.check(st)?;
-        counts.truncate(layers);
+        let mut positions = vec![0u32; need];
+        let n = self.decompress_positions_into(p, blob, &mut counts, &mut positions)?;
         positions.truncate(n);
         Ok((counts, positions))
     }
@@ -625,9 +753,7 @@ impl Context {
         blob: &[u8],
     ) -> Result<Validation> {
         let mut v: Validation = sized();
-        let (query_shape, query_data) = queries.map_or((ptr::null(), ptr::null()), |(q, d)| {
-            (q as *const _, slice_ptr(d))
-        });
+        let (query_shape, query_data, query_size) = queries_ffi(queries);
         let st = unsafe {
             ffi::kvc_validate(
                 self.ptr.as_ptr(),
@@ -635,9 +761,12 @@ impl Context {
                 adapter.map_or(ptr::null(), |a| a.ptr),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 query_shape,
                 query_data,
+                query_size,
                 slice_ptr(blob),
                 blob.len(),
                 &mut v,
@@ -668,10 +797,14 @@ impl Context {
                 t.map_or(ptr::null(), |t| t as *const _),
                 shape_a,
                 slice_ptr(keys_a),
+                keys_a.len(),
                 slice_ptr(values_a),
+                values_a.len(),
                 shape_b,
                 slice_ptr(keys_b),
+                keys_b.len(),
                 slice_ptr(values_b),
+                values_b.len(),
                 &mut q,
             )
         };
@@ -709,7 +842,9 @@ impl Context {
                 cpath.as_ptr(),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 cname.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
             )
         };
@@ -772,12 +907,18 @@ impl Cache {
         s
     }
 
+    /// Bytes of its keys and of its values: kvc_cache_shape_extent of its packed shape.
+    fn tensor_extent(&self) -> usize {
+        cache_shape_extent(&self.shape()).map_or(0, |(tensor, _)| tensor)
+    }
+
     /// The packed keys, [layer][kv_heads][tokens][head_dim], borrowed from the cache.
     pub fn keys(&self) -> &[u8] {
         unsafe {
-            std::slice::from_raw_parts(
-                ffi::kvc_cache_keys(self.0.as_ptr()).cast(),
-                tensor_bytes(&self.shape()),
+            borrowed_bytes(
+                self,
+                ffi::kvc_cache_keys(self.0.as_ptr()),
+                self.tensor_extent(),
             )
         }
     }
@@ -785,9 +926,10 @@ impl Cache {
     /// The packed values, borrowed from the cache.
     pub fn values(&self) -> &[u8] {
         unsafe {
-            std::slice::from_raw_parts(
-                ffi::kvc_cache_values(self.0.as_ptr()).cast(),
-                tensor_bytes(&self.shape()),
+            borrowed_bytes(
+                self,
+                ffi::kvc_cache_values(self.0.as_ptr()),
+                self.tensor_extent(),
             )
         }
     }
@@ -905,18 +1047,19 @@ impl Context {
         iterations: u32,
     ) -> Result<BenchmarkResult> {
         let mut r: BenchmarkResult = sized();
-        let (qs, qd) = queries.map_or((ptr::null(), ptr::null()), |(q, d)| {
-            (q as *const _, slice_ptr(d))
-        });
+        let (query_shape, query_data, query_size) = queries_ffi(queries);
         let st = unsafe {
             ffi::kvc_benchmark(
                 self.ptr.as_ptr(),
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
-                qs,
-                qd,
+                values.len(),
+                query_shape,
+                query_data,
+                query_size,
                 iterations,
                 &mut r,
             )
@@ -1073,14 +1216,8 @@ impl QueryFile {
     /// The packed [layer][query_head][query][head_dim] queries, borrowed from the file.
     pub fn data(&self) -> Result<&[u8]> {
         let (q, layers) = self.shape()?;
-        let n = layers as usize
-            * q.num_query_heads as usize
-            * q.num_queries as usize
-            * q.head_dim as usize
-            * element_size(q.dtype);
-        Ok(unsafe {
-            std::slice::from_raw_parts(ffi::kvc_query_file_data(self.0.as_ptr()).cast(), n)
-        })
+        let n = query_shape_extent(&q, layers)?;
+        Ok(unsafe { borrowed_bytes(self, ffi::kvc_query_file_data(self.0.as_ptr()), n) })
     }
 }
 
