@@ -295,7 +295,8 @@ pub fn attention_type_name(attention_type: i32) -> &'static str {
 
 // ---- Context --------------------------------------------------------------------------------
 
-/// A progress callback: done of total units.
+/// A progress callback: done of total units. It is `'static` and `Send`, so it cannot borrow
+/// the [`Context`] it is set on: no call on that context can start from inside it.
 pub type ProgressBox = Box<dyn FnMut(u64, u64) + Send>;
 
 /// The message of an [`Error`] with [`Status::BUSY`]; kvc_context_last_error is not read then.
@@ -305,18 +306,53 @@ pub const BUSY_MESSAGE: &str = "the context is in use by another call";
 const CREATE_ERROR_CAPACITY: usize = 512;
 
 /// A kvc_context: one thread at a time (Send, not Sync); separate contexts run in parallel.
+///
+/// Every call takes `&mut self`, so safe Rust can neither share a context between threads nor
+/// call it (or drop it) while one of its calls runs, from its progress callback included. Those
+/// cases do not compile:
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<kvc::Context>(); // Context is not Sync
+/// ```
+///
+/// ```compile_fail
+/// let mut ctx = kvc::Context::new().unwrap();
+/// let inner = &mut ctx; // a callback must be 'static: it cannot borrow its context
+/// ctx.set_progress(Some(Box::new(move |_, _| drop(inner.verify(&[]))))).unwrap();
+/// ```
+///
+/// ```compile_fail
+/// let mut ctx = kvc::Context::new().unwrap();
+/// let mut other = kvc::Context::new().unwrap();
+/// // Moved into the callback, the context can no longer be called (or dropped) from outside.
+/// other.set_progress(Some(Box::new(move |_, _| drop(ctx.verify(&[]))))).unwrap();
+/// ctx.verify(&[]).unwrap_err();
+/// ```
+///
+/// Unsafe code that reaches the handle anyway (through [`Context::as_ptr`]) gets
+/// Status::BUSY from the library ([`BUSY_MESSAGE`]); a `kvc_context_free` from there would be
+/// deferred by the library to the end of the running call, but a `Context` frees its handle on
+/// drop only.
 pub struct Context {
     ptr: NonNull<ffi::kvc_context>,
-    progress: Option<Box<ProgressBox>>,
+    /// The callback kvc calls (its user_data), from Box::into_raw; null when none is set.
+    progress: *mut ProgressBox,
     stats: Option<std::sync::Arc<Stats>>,
 }
 
-// SAFETY: a context may move between threads; it is used by one at a time (&mut self).
+// SAFETY: a context may move between threads; it is used by one at a time (&mut self), and its
+// progress callback is Send. It is not Sync (NonNull and the raw pointer are not).
 unsafe impl Send for Context {}
 
 unsafe extern "C" fn progress_trampoline(user_data: *mut c_void, done: u64, total: u64) {
-    let callback = &mut *(user_data as *mut ProgressBox);
-    callback(done, total);
+    // SAFETY: user_data is the Context's live progress pointer: it is replaced or freed only
+    // through &mut Context, never while a call on the context (that calls this) runs.
+    let callback = unsafe { &mut *(user_data as *mut ProgressBox) };
+    // Unwinding into C is undefined behaviour: a panic in the callback aborts the process.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(done, total))).is_err() {
+        std::process::abort();
+    }
 }
 
 impl Context {
@@ -355,7 +391,7 @@ impl Context {
         })?;
         Ok(Context {
             ptr,
-            progress: None,
+            progress: ptr::null_mut(),
             stats: None,
         })
     }
@@ -401,31 +437,29 @@ impl Context {
     }
 
     /// Sets (Some) or clears (None) the progress callback: done of total chunks. It runs on the
-    /// calling thread inside compress and decompress; a panic in it aborts the process.
+    /// calling thread inside compress, decompress and benchmark; a panic in it aborts the
+    /// process.
     pub fn set_progress(&mut self, callback: Option<ProgressBox>) -> Result<()> {
-        match callback {
-            None => {
-                let st = unsafe {
-                    ffi::kvc_context_set_progress(self.ptr.as_ptr(), None, ptr::null_mut())
-                };
-                self.check(st)?;
-                self.progress = None;
-            }
-            Some(cb) => {
-                let mut boxed: Box<ProgressBox> = Box::new(cb);
-                let user_data = &mut *boxed as *mut ProgressBox as *mut c_void;
-                let st = unsafe {
-                    ffi::kvc_context_set_progress(
-                        self.ptr.as_ptr(),
-                        Some(progress_trampoline),
-                        user_data,
-                    )
-                };
-                self.check(st)?;
-                self.progress = Some(boxed);
-            }
+        let new = callback.map_or(ptr::null_mut(), |cb| Box::into_raw(Box::new(cb)));
+        let trampoline: Option<ffi::kvc_progress_fn> = if new.is_null() {
+            None
+        } else {
+            Some(progress_trampoline)
+        };
+        let st = unsafe {
+            ffi::kvc_context_set_progress(self.ptr.as_ptr(), trampoline, new as *mut c_void)
+        };
+        // The library now holds new (on success) or still the old callback (on failure).
+        let unused = if st == ffi::KVC_OK {
+            std::mem::replace(&mut self.progress, new)
+        } else {
+            new
+        };
+        if !unused.is_null() {
+            // SAFETY: from Box::into_raw above or in an earlier call, and no longer set in kvc.
+            drop(unsafe { Box::from_raw(unused) });
         }
-        Ok(())
+        self.check(st)
     }
 
     // ---- Compress ---------------------------------------------------------------------------
@@ -887,6 +921,10 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         unsafe { ffi::kvc_context_free(self.ptr.as_ptr()) }
+        if !self.progress.is_null() {
+            // SAFETY: from Box::into_raw in set_progress; the context that called it is freed.
+            drop(unsafe { Box::from_raw(self.progress) });
+        }
     }
 }
 
