@@ -1292,3 +1292,22 @@ pub fn bytes_u16(bytes: &[u8]) -> Vec<u16> {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_gets_the_fixed_message_and_never_the_last_error() {
+        let mut ctx = Context::new().unwrap();
+        // A failed call leaves a last error behind; BUSY must not report it.
+        assert!(ctx.verify(b"not a blob").is_err());
+        assert!(!ctx.last_error().is_empty());
+        let err = ctx.check(ffi::KVC_ERR_BUSY).unwrap_err();
+        assert_eq!(
+            (err.status, err.message.as_str()),
+            (Status::BUSY, BUSY_MESSAGE)
+        );
+        assert_eq!(err.to_string(), format!("KVC_ERR_BUSY: {BUSY_MESSAGE}"));
+    }
+}
