@@ -1,10 +1,17 @@
 // lib.rs: the safe Rust layer over ffi.rs: owned handles with Drop, Result<_, Error>, slices.
-//! kvc compresses LLM key/value caches through libkvc's C API.
+//! kvc compresses LLM key/value caches through libkvc's C API (0.2: `kvc.h`, the stable core, and
+//! `kvc_tools.h`, the tools; both are wrapped here).
 //!
-//! Handles ([`Context`], [`Cache`], [`Adapter`]) free their C object on drop. Every failure is an
-//! [`Error`] with the kvc [`Status`] and the context's message. Buffers go in as `&[u8]` and come
-//! out as `Vec<u8>`; the parameter structs are the C structs themselves (`ffi::kvc_*`), filled
-//! with their defaults by the `*_default` functions here.
+//! Handles ([`Context`], [`Cache`], [`Adapter`], [`Stats`], [`QueryFile`]) free their C object
+//! on drop. Every failure is an [`Error`] with the kvc [`Status`] and the context's message.
+//! Buffers go in as `&[u8]` and come out as `Vec<u8>`; the parameter structs are the C structs
+//! themselves (`ffi::kvc_*`), filled with their defaults by the `*_default` functions here.
+//!
+//! Every slice goes to the library with its length, and the library checks it against the shape
+//! before it reads or writes anything: a slice shorter than [`cache_shape_extent`] (keys,
+//! values) or [`query_shape_extent`] (queries) gives Status::INVALID_ARGUMENT with a message
+//! naming both sizes. A [`Context`] is used by one thread at a time (`&mut self`);
+//! [`Status::BUSY`] comes only from unsafe code that calls a context inside one of its calls.
 
 pub mod ffi;
 
@@ -464,7 +471,8 @@ impl Context {
 
     // ---- Compress ---------------------------------------------------------------------------
 
-    /// Encodes keys and values (layout and dtype from s) into one blob; p None: defaults.
+    /// Encodes keys and values (layout and dtype from s) into one blob; p None: defaults. keys
+    /// and values must each span [`cache_shape_extent`]`(s).0` bytes.
     pub fn compress(
         &mut self,
         p: Option<&CompressParams>,
@@ -550,7 +558,8 @@ impl Context {
     }
 
     /// As compress, with queries for KVC_SELECT_ATTENTION and for the attention coverage of the
-    /// metrics (kvc_compress_with_queries).
+    /// metrics (kvc_compress_with_queries). queries must span
+    /// [`query_shape_extent`]`(query_shape, s.num_layers)` bytes.
     pub fn compress_with_queries(
         &mut self,
         p: Option<&CompressParams>,
@@ -667,7 +676,7 @@ impl Context {
 
     /// Kept token positions into caller buffers (kvc_decompress_positions): counts receives the
     /// tokens each selected layer kept and must hold at least one entry per selected layer;
-    /// positions receives [layer][kv_head][kept] source positions. Returns the entries written
+    /// positions receives `[layer][kv_head][kept]` source positions. Returns the entries written
     /// to positions; too small a positions buffer gives Status::BUFFER_TOO_SMALL, too short a
     /// counts buffer Status::INVALID_ARGUMENT.
     pub fn decompress_positions_into(
@@ -695,7 +704,7 @@ impl Context {
         Ok(n)
     }
 
-    /// Tokens each selected layer kept and their source positions, [layer][kv_head][kept]
+    /// Tokens each selected layer kept and their source positions, `[layer][kv_head][kept]`
     /// (kvc_decompress_positions).
     pub fn decompress_positions(
         &mut self,
@@ -732,7 +741,7 @@ impl Context {
         Ok((counts, positions))
     }
 
-    /// Kept-token mask of the selected layers, [layer][kv_head][num_tokens] bytes, 1 = kept
+    /// Kept-token mask of the selected layers, `[layer][kv_head][num_tokens]` bytes, 1 = kept
     /// (kvc_decompress_mask).
     pub fn decompress_mask(
         &mut self,
@@ -774,7 +783,7 @@ impl Context {
     }
 
     /// Validates a blob against the cache it was made from (kvc_validate); adapter and queries
-    /// optional.
+    /// optional. Slices as for compress_with_queries.
     #[allow(clippy::too_many_arguments)]
     pub fn validate(
         &mut self,
@@ -812,7 +821,8 @@ impl Context {
 
     // ---- Quality ------------------------------------------------------------------------------
 
-    /// Compares a reconstruction (b) against its original (a); t None: default thresholds.
+    /// Compares a reconstruction (b) against its original (a); t None: default thresholds. Each
+    /// slice must span its shape's extent ([`cache_shape_extent`]).
     #[allow(clippy::too_many_arguments)]
     pub fn quality_compare(
         &mut self,
@@ -859,7 +869,8 @@ impl Context {
         ))
     }
 
-    /// Writes keys and values as safetensors plus the metadata sidecar, atomically.
+    /// Writes keys and values as safetensors plus the metadata sidecar, atomically; slices as
+    /// for compress (a short slice fails before any file is written).
     pub fn save_cache(
         &mut self,
         path: &str,
@@ -950,7 +961,7 @@ impl Cache {
         cache_shape_extent(&self.shape()).map_or(0, |(tensor, _)| tensor)
     }
 
-    /// The packed keys, [layer][kv_heads][tokens][head_dim], borrowed from the cache.
+    /// The packed keys, `[layer][kv_heads][tokens][head_dim]`, borrowed from the cache.
     pub fn keys(&self) -> &[u8] {
         unsafe {
             borrowed_bytes(
@@ -1074,7 +1085,8 @@ impl Context {
         Ok(e)
     }
 
-    /// Compresses and decompresses the cache iterations times (kvc_benchmark).
+    /// Compresses and decompresses the cache iterations times (kvc_benchmark); slices as for
+    /// compress_with_queries. Progress goes to the context's callback.
     pub fn benchmark(
         &mut self,
         p: Option<&CompressParams>,
@@ -1251,7 +1263,7 @@ impl QueryFile {
         Ok((q, layers))
     }
 
-    /// The packed [layer][query_head][query][head_dim] queries, borrowed from the file.
+    /// The packed `[layer][query_head][query][head_dim]` queries, borrowed from the file.
     pub fn data(&self) -> Result<&[u8]> {
         let (q, layers) = self.shape()?;
         let n = query_shape_extent(&q, layers)?;
