@@ -1,7 +1,10 @@
-// ffi.rs: raw, hand-written mirror of include/kvc/kvc.h: types, constants, structs, functions.
+// ffi.rs: raw, hand-written mirror of include/kvc/kvc.h (the stable core) and
+// include/kvc/kvc_tools.h (the opt-in tools): types, constants, structs, functions.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_void};
+
+// ---- kvc.h --------------------------------------------------------------------------------------
 
 pub type kvc_status = i32;
 pub type kvc_dtype = i32;
@@ -9,9 +12,9 @@ pub type kvc_device = i32;
 pub type kvc_progress_fn = unsafe extern "C" fn(user_data: *mut c_void, done: u64, total: u64);
 
 pub const KVC_VERSION_MAJOR: u32 = 0;
-pub const KVC_VERSION_MINOR: u32 = 1;
+pub const KVC_VERSION_MINOR: u32 = 2;
 pub const KVC_VERSION_PATCH: u32 = 0;
-pub const KVC_VERSION_NUMBER: u32 = 100;
+pub const KVC_VERSION_NUMBER: u32 = 200;
 pub const KVC_FORMAT_MAJOR: u32 = 1;
 pub const KVC_FORMAT_MINOR: u32 = 1;
 pub const KVC_OK: kvc_status = 0;
@@ -22,6 +25,7 @@ pub const KVC_ERR_UNSUPPORTED_VERSION: kvc_status = 4;
 pub const KVC_ERR_OUT_OF_MEMORY: kvc_status = 5;
 pub const KVC_ERR_DEVICE: kvc_status = 6;
 pub const KVC_ERR_IO: kvc_status = 7;
+pub const KVC_ERR_BUSY: kvc_status = 8;
 pub const KVC_ERR_INTERNAL: kvc_status = 100;
 pub const KVC_DTYPE_F32: kvc_dtype = 0;
 pub const KVC_DTYPE_F16: kvc_dtype = 1;
@@ -36,6 +40,8 @@ pub const KVC_SELECT_RECENCY: i32 = 3;
 pub const KVC_SHUFFLE_AUTO: i32 = 0;
 pub const KVC_SHUFFLE_OFF: i32 = 1;
 pub const KVC_SHUFFLE_ON: i32 = 2;
+
+// ---- kvc_tools.h constants ----------------------------------------------------------------------
 pub const KVC_VIOLATION_ATTENTION_COVERAGE: u32 = 32;
 pub const KVC_VIOLATION_ATTENTION_ERROR: u32 = 64;
 pub const KVC_WARNING_NO_QUERIES: u32 = 1;
@@ -67,26 +73,6 @@ pub const KVC_ATTENTION_LATENT: i32 = 4;
 
 #[repr(C)]
 pub struct kvc_context {
-    _private: [u8; 0],
-}
-
-#[repr(C)]
-pub struct kvc_cache {
-    _private: [u8; 0],
-}
-
-#[repr(C)]
-pub struct kvc_adapter {
-    _private: [u8; 0],
-}
-
-#[repr(C)]
-pub struct kvc_query_file {
-    _private: [u8; 0],
-}
-
-#[repr(C)]
-pub struct kvc_stats {
     _private: [u8; 0],
 }
 
@@ -199,6 +185,28 @@ pub struct kvc_decompress_params {
     pub first_layer: u32,
     pub num_layers: u32,
     pub scatter: i32,
+}
+
+// ---- kvc_tools.h types --------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct kvc_cache {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+pub struct kvc_adapter {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+pub struct kvc_query_file {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+pub struct kvc_stats {
+    _private: [u8; 0],
 }
 
 #[repr(C)]
@@ -369,6 +377,8 @@ extern "C" {
     pub fn kvc_context_create(
         params: *const kvc_context_params,
         out_ctx: *mut *mut kvc_context,
+        out_error: *mut c_char,
+        error_capacity: usize,
     ) -> kvc_status;
     pub fn kvc_context_free(ctx: *mut kvc_context);
     pub fn kvc_context_last_error(ctx: *const kvc_context) -> *const c_char;
@@ -379,11 +389,21 @@ extern "C" {
         user_data: *mut c_void,
     ) -> kvc_status;
     pub fn kvc_cache_shape_default(shape: *mut kvc_cache_shape, struct_size: u32) -> kvc_status;
+    pub fn kvc_cache_shape_extent(
+        shape: *const kvc_cache_shape,
+        out_tensor_bytes: *mut usize,
+        out_layer_bytes: *mut usize,
+    ) -> kvc_status;
     pub fn kvc_compress_params_default(
         params: *mut kvc_compress_params,
         struct_size: u32,
     ) -> kvc_status;
     pub fn kvc_query_shape_default(shape: *mut kvc_query_shape, struct_size: u32) -> kvc_status;
+    pub fn kvc_query_shape_extent(
+        query_shape: *const kvc_query_shape,
+        num_layers: u32,
+        out_bytes: *mut usize,
+    ) -> kvc_status;
     pub fn kvc_compress_bound(
         params: *const kvc_compress_params,
         shape: *const kvc_cache_shape,
@@ -393,7 +413,9 @@ extern "C" {
         params: *const kvc_compress_params,
         shape: *const kvc_cache_shape,
         keys: *const c_void,
+        keys_size: usize,
         values: *const c_void,
+        values_size: usize,
         dst: *mut c_void,
         dst_capacity: usize,
         out_size: *mut usize,
@@ -403,8 +425,11 @@ extern "C" {
         ctx: *mut kvc_context,
         params: *const kvc_compress_params,
         shape: *const kvc_cache_shape,
+        num_layer_pointers: u32,
         key_layers: *const *const c_void,
+        key_layer_sizes: *const usize,
         value_layers: *const *const c_void,
+        value_layer_sizes: *const usize,
         dst: *mut c_void,
         dst_capacity: usize,
         out_size: *mut usize,
@@ -415,9 +440,12 @@ extern "C" {
         params: *const kvc_compress_params,
         shape: *const kvc_cache_shape,
         keys: *const c_void,
+        keys_size: usize,
         values: *const c_void,
+        values_size: usize,
         query_shape: *const kvc_query_shape,
         queries: *const c_void,
+        queries_size: usize,
         dst: *mut c_void,
         dst_capacity: usize,
         out_size: *mut usize,
@@ -450,6 +478,7 @@ extern "C" {
         src: *const c_void,
         src_size: usize,
         out_layer_counts: *mut u32,
+        layer_counts_capacity: usize,
         out_positions: *mut u32,
         positions_capacity: usize,
         out_positions_count: *mut usize,
@@ -463,6 +492,10 @@ extern "C" {
         mask_capacity: usize,
         out_mask_size: *mut usize,
     ) -> kvc_status;
+}
+
+// ---- kvc_tools.h functions ----------------------------------------------------------------------
+extern "C" {
     pub fn kvc_estimate(
         ctx: *mut kvc_context,
         params: *const kvc_compress_params,
@@ -479,9 +512,12 @@ extern "C" {
         adapter: *const kvc_adapter,
         shape: *const kvc_cache_shape,
         keys: *const c_void,
+        keys_size: usize,
         values: *const c_void,
+        values_size: usize,
         query_shape: *const kvc_query_shape,
         queries: *const c_void,
+        queries_size: usize,
         blob: *const c_void,
         blob_size: usize,
         out_validation: *mut kvc_validation,
@@ -491,9 +527,12 @@ extern "C" {
         params: *const kvc_compress_params,
         shape: *const kvc_cache_shape,
         keys: *const c_void,
+        keys_size: usize,
         values: *const c_void,
+        values_size: usize,
         query_shape: *const kvc_query_shape,
         queries: *const c_void,
+        queries_size: usize,
         iterations: u32,
         out_result: *mut kvc_benchmark_result,
     ) -> kvc_status;
@@ -527,10 +566,14 @@ extern "C" {
         thresholds: *const kvc_quality_thresholds,
         shape_a: *const kvc_cache_shape,
         keys_a: *const c_void,
+        keys_a_size: usize,
         values_a: *const c_void,
+        values_a_size: usize,
         shape_b: *const kvc_cache_shape,
         keys_b: *const c_void,
+        keys_b_size: usize,
         values_b: *const c_void,
+        values_b_size: usize,
         out_quality: *mut kvc_quality,
     ) -> kvc_status;
     pub fn kvc_cache_load(
@@ -551,7 +594,9 @@ extern "C" {
         path: *const c_char,
         shape: *const kvc_cache_shape,
         keys: *const c_void,
+        keys_size: usize,
         values: *const c_void,
+        values_size: usize,
         model_name: *const c_char,
     ) -> kvc_status;
     pub fn kvc_query_file_load(

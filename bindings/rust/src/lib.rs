@@ -1,10 +1,17 @@
 // lib.rs: the safe Rust layer over ffi.rs: owned handles with Drop, Result<_, Error>, slices.
-//! kvc compresses LLM key/value caches through libkvc's C API.
+//! kvc compresses LLM key/value caches through libkvc's C API (0.2: `kvc.h`, the stable core, and
+//! `kvc_tools.h`, the tools; both are wrapped here).
 //!
-//! Handles ([`Context`], [`Cache`], [`Adapter`]) free their C object on drop. Every failure is an
-//! [`Error`] with the kvc [`Status`] and the context's message. Buffers go in as `&[u8]` and come
-//! out as `Vec<u8>`; the parameter structs are the C structs themselves (`ffi::kvc_*`), filled
-//! with their defaults by the `*_default` functions here.
+//! Handles ([`Context`], [`Cache`], [`Adapter`], [`Stats`], [`QueryFile`]) free their C object
+//! on drop. Every failure is an [`Error`] with the kvc [`Status`] and the context's message.
+//! Buffers go in as `&[u8]` and come out as `Vec<u8>`; the parameter structs are the C structs
+//! themselves (`ffi::kvc_*`), filled with their defaults by the `*_default` functions here.
+//!
+//! Every slice goes to the library with its length, and the library checks it against the shape
+//! before it reads or writes anything: a slice shorter than [`cache_shape_extent`] (keys,
+//! values) or [`query_shape_extent`] (queries) gives Status::INVALID_ARGUMENT with a message
+//! naming both sizes. A [`Context`] is used by one thread at a time (`&mut self`);
+//! [`Status::BUSY`] comes only from unsafe code that calls a context inside one of its calls.
 
 pub mod ffi;
 
@@ -35,6 +42,8 @@ impl Status {
     pub const OUT_OF_MEMORY: Status = Status(ffi::KVC_ERR_OUT_OF_MEMORY);
     pub const DEVICE: Status = Status(ffi::KVC_ERR_DEVICE);
     pub const IO: Status = Status(ffi::KVC_ERR_IO);
+    /// The context is inside another call; nothing was done.
+    pub const BUSY: Status = Status(ffi::KVC_ERR_BUSY);
     pub const INTERNAL: Status = Status(ffi::KVC_ERR_INTERNAL);
 
     /// The constant's name, e.g. "KVC_ERR_CORRUPT_DATA" (kvc_status_name).
@@ -132,6 +141,34 @@ fn slice_mut_ptr(s: &mut [u8]) -> *mut c_void {
     }
 }
 
+/// The query shape, data pointer and byte count of optional queries (NULL, NULL, 0 for None).
+fn queries_ffi(queries: Option<(&QueryShape, &[u8])>) -> (*const QueryShape, *const c_void, usize) {
+    queries.map_or((ptr::null(), ptr::null(), 0), |(q, d)| {
+        (q as *const _, slice_ptr(d), d.len())
+    })
+}
+
+/// n bytes at p, borrowed for as long as owner; empty for NULL or 0.
+///
+/// # Safety
+/// p is NULL or spans n bytes owned by owner, unchanged while owner lives (kvc_tools.h: the
+/// extent helpers give the sizes of a loaded cache's and query file's data).
+unsafe fn borrowed_bytes<T>(_owner: &T, p: *const c_void, n: usize) -> &[u8] {
+    if p.is_null() || n == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(p.cast(), n) }
+    }
+}
+
+fn u32_mut_ptr(s: &mut [u32]) -> *mut u32 {
+    if s.is_empty() {
+        ptr::null_mut()
+    } else {
+        s.as_mut_ptr()
+    }
+}
+
 // ---- Version and devices --------------------------------------------------------------------
 
 /// MAJOR*10000 + MINOR*100 + PATCH of the library loaded at run time.
@@ -214,13 +251,38 @@ pub fn element_size(dtype: ffi::kvc_dtype) -> usize {
     }
 }
 
-/// Bytes of the packed keys (or values) of s.
+/// Bytes of the packed keys (or values) of s, strides ignored; see [`cache_shape_extent`] for
+/// the bytes a (possibly strided) buffer must span.
 pub fn tensor_bytes(s: &Shape) -> usize {
     s.num_layers as usize
         * s.num_kv_heads as usize
         * s.num_tokens as usize
         * s.head_dim as usize
         * element_size(s.dtype)
+}
+
+/// Bytes a keys (or values) buffer must span for s, strides included
+/// (kvc_cache_shape_extent): (one slice for all layers, as compress and the calls like it take;
+/// one layer's slice, as compress_layers takes). A shorter slice gives Status::INVALID_ARGUMENT.
+pub fn cache_shape_extent(s: &Shape) -> Result<(usize, usize)> {
+    let (mut tensor, mut layer) = (0usize, 0usize);
+    status_result(
+        unsafe { ffi::kvc_cache_shape_extent(s, &mut tensor, &mut layer) },
+        "invalid cache shape",
+    )?;
+    Ok((tensor, layer))
+}
+
+/// Bytes a queries buffer must hold for q and a cache of num_layers layers
+/// (kvc_query_shape_extent): heads * queries * head_dim elements, times num_layers when
+/// q.per_layer is 1.
+pub fn query_shape_extent(q: &QueryShape, num_layers: u32) -> Result<usize> {
+    let mut bytes = 0usize;
+    status_result(
+        unsafe { ffi::kvc_query_shape_extent(q, num_layers, &mut bytes) },
+        "invalid query shape",
+    )?;
+    Ok(bytes)
 }
 
 /// Largest blob kvc_compress can make for p and s (0 when invalid).
@@ -240,22 +302,64 @@ pub fn attention_type_name(attention_type: i32) -> &'static str {
 
 // ---- Context --------------------------------------------------------------------------------
 
-/// A progress callback: done of total units.
+/// A progress callback: done of total units. It is `'static` and `Send`, so it cannot borrow
+/// the [`Context`] it is set on: no call on that context can start from inside it.
 pub type ProgressBox = Box<dyn FnMut(u64, u64) + Send>;
 
+/// The message of an [`Error`] with [`Status::BUSY`]; kvc_context_last_error is not read then.
+pub const BUSY_MESSAGE: &str = "the context is in use by another call";
+
+/// Bytes of the buffer that receives the reason kvc_context_create failed.
+const CREATE_ERROR_CAPACITY: usize = 512;
+
 /// A kvc_context: one thread at a time (Send, not Sync); separate contexts run in parallel.
+///
+/// Every call takes `&mut self`, so safe Rust can neither share a context between threads nor
+/// call it (or drop it) while one of its calls runs, from its progress callback included. Those
+/// cases do not compile:
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<kvc::Context>(); // Context is not Sync
+/// ```
+///
+/// ```compile_fail
+/// let mut ctx = kvc::Context::new().unwrap();
+/// let inner = &mut ctx; // a callback must be 'static: it cannot borrow its context
+/// ctx.set_progress(Some(Box::new(move |_, _| drop(inner.verify(&[]))))).unwrap();
+/// ```
+///
+/// ```compile_fail
+/// let mut ctx = kvc::Context::new().unwrap();
+/// let mut other = kvc::Context::new().unwrap();
+/// // Moved into the callback, the context can no longer be called (or dropped) from outside.
+/// other.set_progress(Some(Box::new(move |_, _| drop(ctx.verify(&[]))))).unwrap();
+/// ctx.verify(&[]).unwrap_err();
+/// ```
+///
+/// Unsafe code that reaches the handle anyway (through [`Context::as_ptr`]) gets
+/// Status::BUSY from the library ([`BUSY_MESSAGE`]); a `kvc_context_free` from there would be
+/// deferred by the library to the end of the running call, but a `Context` frees its handle on
+/// drop only.
 pub struct Context {
     ptr: NonNull<ffi::kvc_context>,
-    progress: Option<Box<ProgressBox>>,
+    /// The callback kvc calls (its user_data), from Box::into_raw; null when none is set.
+    progress: *mut ProgressBox,
     stats: Option<std::sync::Arc<Stats>>,
 }
 
-// SAFETY: a context may move between threads; it is used by one at a time (&mut self).
+// SAFETY: a context may move between threads; it is used by one at a time (&mut self), and its
+// progress callback is Send. It is not Sync (NonNull and the raw pointer are not).
 unsafe impl Send for Context {}
 
 unsafe extern "C" fn progress_trampoline(user_data: *mut c_void, done: u64, total: u64) {
-    let callback = &mut *(user_data as *mut ProgressBox);
-    callback(done, total);
+    // SAFETY: user_data is the Context's live progress pointer: it is replaced or freed only
+    // through &mut Context, never while a call on the context (that calls this) runs.
+    let callback = unsafe { &mut *(user_data as *mut ProgressBox) };
+    // Unwinding into C is undefined behaviour: a panic in the callback aborts the process.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(done, total))).is_err() {
+        std::process::abort();
+    }
 }
 
 impl Context {
@@ -264,20 +368,37 @@ impl Context {
         Context::with_params(None)
     }
 
-    /// A context on the device params names.
+    /// A context on the device params names. On failure the Error's message is the library's
+    /// reason (e.g. why a CUDA context could not be created).
     pub fn with_params(params: Option<&ffi::kvc_context_params>) -> Result<Context> {
         let mut raw = ptr::null_mut();
+        let mut reason = [0 as c_char; CREATE_ERROR_CAPACITY];
         let st = unsafe {
-            ffi::kvc_context_create(params.map_or(ptr::null(), |p| p as *const _), &mut raw)
+            ffi::kvc_context_create(
+                params.map_or(ptr::null(), |p| p as *const _),
+                &mut raw,
+                reason.as_mut_ptr(),
+                reason.len(),
+            )
         };
-        status_result(st, "kvc_context_create failed")?;
+        if st != ffi::KVC_OK {
+            let message = c_chars_to_string(&reason);
+            return Err(Error {
+                status: Status(st),
+                message: if message.is_empty() {
+                    "kvc_context_create failed".into()
+                } else {
+                    message
+                },
+            });
+        }
         let ptr = NonNull::new(raw).ok_or(Error {
             status: Status::INTERNAL,
             message: "kvc_context_create gave NULL".into(),
         })?;
         Ok(Context {
             ptr,
-            progress: None,
+            progress: ptr::null_mut(),
             stats: None,
         })
     }
@@ -289,18 +410,24 @@ impl Context {
             .into_owned()
     }
 
+    /// Ok for KVC_OK, else the status with the context's message; KVC_ERR_BUSY takes
+    /// [`BUSY_MESSAGE`] instead, since the call that holds the context may be writing its
+    /// last error.
     fn check(&self, st: ffi::kvc_status) -> Result<()> {
-        if st == ffi::KVC_OK {
-            Ok(())
-        } else {
-            Err(Error {
+        match st {
+            ffi::KVC_OK => Ok(()),
+            ffi::KVC_ERR_BUSY => Err(Error {
+                status: Status::BUSY,
+                message: BUSY_MESSAGE.to_owned(),
+            }),
+            _ => Err(Error {
                 status: Status(st),
                 message: self.last_error(),
-            })
+            }),
         }
     }
 
-    /// The raw handle, for calls this layer does not wrap.
+    /// The raw handle, for calls this layer does not wrap. It stays owned by this Context.
     pub fn as_ptr(&mut self) -> *mut ffi::kvc_context {
         self.ptr.as_ptr()
     }
@@ -317,36 +444,35 @@ impl Context {
     }
 
     /// Sets (Some) or clears (None) the progress callback: done of total chunks. It runs on the
-    /// calling thread inside compress and decompress; a panic in it aborts the process.
+    /// calling thread inside compress, decompress and benchmark; a panic in it aborts the
+    /// process.
     pub fn set_progress(&mut self, callback: Option<ProgressBox>) -> Result<()> {
-        match callback {
-            None => {
-                let st = unsafe {
-                    ffi::kvc_context_set_progress(self.ptr.as_ptr(), None, ptr::null_mut())
-                };
-                self.check(st)?;
-                self.progress = None;
-            }
-            Some(cb) => {
-                let mut boxed: Box<ProgressBox> = Box::new(cb);
-                let user_data = &mut *boxed as *mut ProgressBox as *mut c_void;
-                let st = unsafe {
-                    ffi::kvc_context_set_progress(
-                        self.ptr.as_ptr(),
-                        Some(progress_trampoline),
-                        user_data,
-                    )
-                };
-                self.check(st)?;
-                self.progress = Some(boxed);
-            }
+        let new = callback.map_or(ptr::null_mut(), |cb| Box::into_raw(Box::new(cb)));
+        let trampoline: Option<ffi::kvc_progress_fn> = if new.is_null() {
+            None
+        } else {
+            Some(progress_trampoline)
+        };
+        let st = unsafe {
+            ffi::kvc_context_set_progress(self.ptr.as_ptr(), trampoline, new as *mut c_void)
+        };
+        // The library now holds new (on success) or still the old callback (on failure).
+        let unused = if st == ffi::KVC_OK {
+            std::mem::replace(&mut self.progress, new)
+        } else {
+            new
+        };
+        if !unused.is_null() {
+            // SAFETY: from Box::into_raw above or in an earlier call, and no longer set in kvc.
+            drop(unsafe { Box::from_raw(unused) });
         }
-        Ok(())
+        self.check(st)
     }
 
     // ---- Compress ---------------------------------------------------------------------------
 
-    /// Encodes keys and values (layout and dtype from s) into one blob; p None: defaults.
+    /// Encodes keys and values (layout and dtype from s) into one blob; p None: defaults. keys
+    /// and values must each span [`cache_shape_extent`]`(s).0` bytes.
     pub fn compress(
         &mut self,
         p: Option<&CompressParams>,
@@ -363,7 +489,9 @@ impl Context {
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 slice_mut_ptr(&mut out),
                 out.len(),
                 &mut n,
@@ -375,7 +503,10 @@ impl Context {
         Ok((out, m))
     }
 
-    /// As compress, with one key and one value slice per layer (kvc_compress_layers).
+    /// As compress, with one key and one value slice per layer (kvc_compress_layers). There must
+    /// be as many key slices as value slices, and as many as s.num_layers; each slice must span
+    /// one layer's extent ([`cache_shape_extent`]). The library checks the count and every
+    /// slice's length before it reads anything (Status::INVALID_ARGUMENT).
     pub fn compress_layers(
         &mut self,
         p: Option<&CompressParams>,
@@ -383,8 +514,25 @@ impl Context {
         keys: &[&[u8]],
         values: &[&[u8]],
     ) -> Result<(Vec<u8>, Metrics)> {
+        // One count covers both pointer arrays: it must not exceed either.
+        if keys.len() != values.len() {
+            return Err(Error {
+                status: Status::INVALID_ARGUMENT,
+                message: format!(
+                    "{} key layers and {} value layers: the counts must be equal",
+                    keys.len(),
+                    values.len()
+                ),
+            });
+        }
+        let num_layers = u32::try_from(keys.len()).map_err(|_| Error {
+            status: Status::INVALID_ARGUMENT,
+            message: format!("{} layers do not fit a uint32_t", keys.len()),
+        })?;
         let key_ptrs: Vec<*const c_void> = keys.iter().map(|k| slice_ptr(k)).collect();
         let value_ptrs: Vec<*const c_void> = values.iter().map(|v| slice_ptr(v)).collect();
+        let key_sizes: Vec<usize> = keys.iter().map(|k| k.len()).collect();
+        let value_sizes: Vec<usize> = values.iter().map(|v| v.len()).collect();
         let mut out = vec![0u8; compress_bound(p, s)];
         let mut n = 0usize;
         let mut m: Metrics = sized();
@@ -393,8 +541,11 @@ impl Context {
                 self.ptr.as_ptr(),
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
+                num_layers,
                 key_ptrs.as_ptr(),
+                key_sizes.as_ptr(),
                 value_ptrs.as_ptr(),
+                value_sizes.as_ptr(),
                 slice_mut_ptr(&mut out),
                 out.len(),
                 &mut n,
@@ -407,7 +558,8 @@ impl Context {
     }
 
     /// As compress, with queries for KVC_SELECT_ATTENTION and for the attention coverage of the
-    /// metrics (kvc_compress_with_queries).
+    /// metrics (kvc_compress_with_queries). queries must span
+    /// [`query_shape_extent`]`(query_shape, s.num_layers)` bytes.
     pub fn compress_with_queries(
         &mut self,
         p: Option<&CompressParams>,
@@ -426,9 +578,12 @@ impl Context {
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 query_shape,
                 slice_ptr(queries),
+                queries.len(),
                 slice_mut_ptr(&mut out),
                 out.len(),
                 &mut n,
@@ -519,7 +674,37 @@ impl Context {
         Ok((keys, values))
     }
 
-    /// Tokens each selected layer kept and their source positions, [layer][kv_head][kept]
+    /// Kept token positions into caller buffers (kvc_decompress_positions): counts receives the
+    /// tokens each selected layer kept and must hold at least one entry per selected layer;
+    /// positions receives `[layer][kv_head][kept]` source positions. Returns the entries written
+    /// to positions; too small a positions buffer gives Status::BUFFER_TOO_SMALL, too short a
+    /// counts buffer Status::INVALID_ARGUMENT.
+    pub fn decompress_positions_into(
+        &mut self,
+        p: Option<&DecompressParams>,
+        blob: &[u8],
+        counts: &mut [u32],
+        positions: &mut [u32],
+    ) -> Result<usize> {
+        let mut n = 0usize;
+        let st = unsafe {
+            ffi::kvc_decompress_positions(
+                self.ptr.as_ptr(),
+                p.map_or(ptr::null(), |p| p as *const _),
+                slice_ptr(blob),
+                blob.len(),
+                u32_mut_ptr(counts),
+                counts.len(),
+                u32_mut_ptr(positions),
+                positions.len(),
+                &mut n,
+            )
+        };
+        self.check(st)?;
+        Ok(n)
+    }
+
+    /// Tokens each selected layer kept and their source positions, `[layer][kv_head][kept]`
     /// (kvc_decompress_positions).
     pub fn decompress_positions(
         &mut self,
@@ -532,16 +717,16 @@ impl Context {
         if count != 0 {
             layers = layers.min(count as usize);
         }
-        let pp = p.map_or(ptr::null(), |p| p as *const _);
-        let mut counts = vec![0u32; layers.max(1)];
+        let mut counts = vec![0u32; layers];
         let mut need = 0usize;
         let st = unsafe {
             ffi::kvc_decompress_positions(
                 self.ptr.as_ptr(),
-                pp,
+                p.map_or(ptr::null(), |p| p as *const _),
                 slice_ptr(blob),
                 blob.len(),
-                counts.as_mut_ptr(),
+                u32_mut_ptr(&mut counts),
+                counts.len(),
                 ptr::null_mut(),
                 0,
                 &mut need,
@@ -550,27 +735,13 @@ impl Context {
         if st != ffi::KVC_ERR_BUFFER_TOO_SMALL {
             self.check(st)?;
         }
-        let mut positions = vec![0u32; need.max(1)];
-        let mut n = 0usize;
-        let st = unsafe {
-            ffi::kvc_decompress_positions(
-                self.ptr.as_ptr(),
-                pp,
-                slice_ptr(blob),
-                blob.len(),
-                counts.as_mut_ptr(),
-                positions.as_mut_ptr(),
-                need,
-                &mut n,
-            )
-        };
-        self.check(st)?;
-        counts.truncate(layers);
+        let mut positions = vec![0u32; need];
+        let n = self.decompress_positions_into(p, blob, &mut counts, &mut positions)?;
         positions.truncate(n);
         Ok((counts, positions))
     }
 
-    /// Kept-token mask of the selected layers, [layer][kv_head][num_tokens] bytes, 1 = kept
+    /// Kept-token mask of the selected layers, `[layer][kv_head][num_tokens]` bytes, 1 = kept
     /// (kvc_decompress_mask).
     pub fn decompress_mask(
         &mut self,
@@ -612,7 +783,7 @@ impl Context {
     }
 
     /// Validates a blob against the cache it was made from (kvc_validate); adapter and queries
-    /// optional.
+    /// optional. Slices as for compress_with_queries.
     #[allow(clippy::too_many_arguments)]
     pub fn validate(
         &mut self,
@@ -625,9 +796,7 @@ impl Context {
         blob: &[u8],
     ) -> Result<Validation> {
         let mut v: Validation = sized();
-        let (query_shape, query_data) = queries.map_or((ptr::null(), ptr::null()), |(q, d)| {
-            (q as *const _, slice_ptr(d))
-        });
+        let (query_shape, query_data, query_size) = queries_ffi(queries);
         let st = unsafe {
             ffi::kvc_validate(
                 self.ptr.as_ptr(),
@@ -635,9 +804,12 @@ impl Context {
                 adapter.map_or(ptr::null(), |a| a.ptr),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 query_shape,
                 query_data,
+                query_size,
                 slice_ptr(blob),
                 blob.len(),
                 &mut v,
@@ -649,7 +821,8 @@ impl Context {
 
     // ---- Quality ------------------------------------------------------------------------------
 
-    /// Compares a reconstruction (b) against its original (a); t None: default thresholds.
+    /// Compares a reconstruction (b) against its original (a); t None: default thresholds. Each
+    /// slice must span its shape's extent ([`cache_shape_extent`]).
     #[allow(clippy::too_many_arguments)]
     pub fn quality_compare(
         &mut self,
@@ -668,10 +841,14 @@ impl Context {
                 t.map_or(ptr::null(), |t| t as *const _),
                 shape_a,
                 slice_ptr(keys_a),
+                keys_a.len(),
                 slice_ptr(values_a),
+                values_a.len(),
                 shape_b,
                 slice_ptr(keys_b),
+                keys_b.len(),
                 slice_ptr(values_b),
+                values_b.len(),
                 &mut q,
             )
         };
@@ -692,7 +869,8 @@ impl Context {
         ))
     }
 
-    /// Writes keys and values as safetensors plus the metadata sidecar, atomically.
+    /// Writes keys and values as safetensors plus the metadata sidecar, atomically; slices as
+    /// for compress (a short slice fails before any file is written).
     pub fn save_cache(
         &mut self,
         path: &str,
@@ -709,7 +887,9 @@ impl Context {
                 cpath.as_ptr(),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
+                values.len(),
                 cname.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
             )
         };
@@ -752,6 +932,10 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         unsafe { ffi::kvc_context_free(self.ptr.as_ptr()) }
+        if !self.progress.is_null() {
+            // SAFETY: from Box::into_raw in set_progress; the context that called it is freed.
+            drop(unsafe { Box::from_raw(self.progress) });
+        }
     }
 }
 
@@ -772,12 +956,18 @@ impl Cache {
         s
     }
 
-    /// The packed keys, [layer][kv_heads][tokens][head_dim], borrowed from the cache.
+    /// Bytes of its keys and of its values: kvc_cache_shape_extent of its packed shape.
+    fn tensor_extent(&self) -> usize {
+        cache_shape_extent(&self.shape()).map_or(0, |(tensor, _)| tensor)
+    }
+
+    /// The packed keys, `[layer][kv_heads][tokens][head_dim]`, borrowed from the cache.
     pub fn keys(&self) -> &[u8] {
         unsafe {
-            std::slice::from_raw_parts(
-                ffi::kvc_cache_keys(self.0.as_ptr()).cast(),
-                tensor_bytes(&self.shape()),
+            borrowed_bytes(
+                self,
+                ffi::kvc_cache_keys(self.0.as_ptr()),
+                self.tensor_extent(),
             )
         }
     }
@@ -785,9 +975,10 @@ impl Cache {
     /// The packed values, borrowed from the cache.
     pub fn values(&self) -> &[u8] {
         unsafe {
-            std::slice::from_raw_parts(
-                ffi::kvc_cache_values(self.0.as_ptr()).cast(),
-                tensor_bytes(&self.shape()),
+            borrowed_bytes(
+                self,
+                ffi::kvc_cache_values(self.0.as_ptr()),
+                self.tensor_extent(),
             )
         }
     }
@@ -894,7 +1085,8 @@ impl Context {
         Ok(e)
     }
 
-    /// Compresses and decompresses the cache iterations times (kvc_benchmark).
+    /// Compresses and decompresses the cache iterations times (kvc_benchmark); slices as for
+    /// compress_with_queries. Progress goes to the context's callback.
     pub fn benchmark(
         &mut self,
         p: Option<&CompressParams>,
@@ -905,18 +1097,19 @@ impl Context {
         iterations: u32,
     ) -> Result<BenchmarkResult> {
         let mut r: BenchmarkResult = sized();
-        let (qs, qd) = queries.map_or((ptr::null(), ptr::null()), |(q, d)| {
-            (q as *const _, slice_ptr(d))
-        });
+        let (query_shape, query_data, query_size) = queries_ffi(queries);
         let st = unsafe {
             ffi::kvc_benchmark(
                 self.ptr.as_ptr(),
                 p.map_or(ptr::null(), |p| p as *const _),
                 s,
                 slice_ptr(keys),
+                keys.len(),
                 slice_ptr(values),
-                qs,
-                qd,
+                values.len(),
+                query_shape,
+                query_data,
+                query_size,
                 iterations,
                 &mut r,
             )
@@ -1070,17 +1263,11 @@ impl QueryFile {
         Ok((q, layers))
     }
 
-    /// The packed [layer][query_head][query][head_dim] queries, borrowed from the file.
+    /// The packed `[layer][query_head][query][head_dim]` queries, borrowed from the file.
     pub fn data(&self) -> Result<&[u8]> {
         let (q, layers) = self.shape()?;
-        let n = layers as usize
-            * q.num_query_heads as usize
-            * q.num_queries as usize
-            * q.head_dim as usize
-            * element_size(q.dtype);
-        Ok(unsafe {
-            std::slice::from_raw_parts(ffi::kvc_query_file_data(self.0.as_ptr()).cast(), n)
-        })
+        let n = query_shape_extent(&q, layers)?;
+        Ok(unsafe { borrowed_bytes(self, ffi::kvc_query_file_data(self.0.as_ptr()), n) })
     }
 }
 
@@ -1116,4 +1303,23 @@ pub fn bytes_u16(bytes: &[u8]) -> Vec<u16> {
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_gets_the_fixed_message_and_never_the_last_error() {
+        let mut ctx = Context::new().unwrap();
+        // A failed call leaves a last error behind; BUSY must not report it.
+        assert!(ctx.verify(b"not a blob").is_err());
+        assert!(!ctx.last_error().is_empty());
+        let err = ctx.check(ffi::KVC_ERR_BUSY).unwrap_err();
+        assert_eq!(
+            (err.status, err.message.as_str()),
+            (Status::BUSY, BUSY_MESSAGE)
+        );
+        assert_eq!(err.to_string(), format!("KVC_ERR_BUSY: {BUSY_MESSAGE}"));
+    }
 }

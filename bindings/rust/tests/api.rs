@@ -129,6 +129,26 @@ fn errors_carry_the_status_and_the_message() {
 }
 
 #[test]
+fn context_creation_reports_the_library_reason() {
+    let mut p = kvc::context_params_default();
+    p.device = 99;
+    let err = Context::with_params(Some(&p)).err().unwrap();
+    assert_eq!(err.status, Status::INVALID_ARGUMENT);
+    assert!(err.message.contains("99"), "{err}");
+    p.device = ffi::KVC_DEVICE_CPU;
+    p.device_index = 3;
+    let err = Context::with_params(Some(&p)).err().unwrap();
+    assert!(err.message.contains("device_index 3"), "{err}");
+    if kvc::device_count(ffi::KVC_DEVICE_CUDA) == 0 {
+        p.device = ffi::KVC_DEVICE_CUDA;
+        p.device_index = 0;
+        let err = Context::with_params(Some(&p)).err().unwrap();
+        assert_eq!(err.status, Status::DEVICE);
+        assert!(!err.message.is_empty());
+    }
+}
+
+#[test]
 fn progress_reports_every_chunk_until_cleared() {
     let mut ctx = Context::new().unwrap();
     let cache = stories(&mut ctx);

@@ -1,13 +1,14 @@
-// coverage.rs: ffi.rs declares every function of kvc.h, and lib.rs wraps every one.
+// coverage.rs: ffi.rs declares every function of kvc.h and kvc_tools.h, and lib.rs wraps every
+// one.
 mod common;
 
 use common::repo_path;
 
-/// Declared in kvc.h, not yet wrapped by the safe layer.
+/// Declared in the headers, not yet wrapped by the safe layer.
 const NOT_YET_WRAPPED: &[&str] = &[];
 
-fn header_functions() -> Vec<String> {
-    let header = std::fs::read_to_string(repo_path(&["include", "kvc", "kvc.h"])).unwrap();
+fn header_functions(file: &str) -> Vec<String> {
+    let header = std::fs::read_to_string(repo_path(&["include", "kvc", file])).unwrap();
     let mut names = Vec::new();
     for part in header.split("KVC_API").skip(1) {
         let head = &part[..part.find('(').expect("a prototype")];
@@ -25,12 +26,14 @@ fn header_functions() -> Vec<String> {
 
 #[test]
 fn every_function_is_declared_and_wrapped() {
-    let names = header_functions();
+    let (core, tools) = (header_functions("kvc.h"), header_functions("kvc_tools.h"));
     assert!(
-        names.len() >= 40,
-        "only {} functions found in kvc.h",
-        names.len()
+        core.len() >= 20 && tools.len() >= 20,
+        "only {} functions found in kvc.h and {} in kvc_tools.h",
+        core.len(),
+        tools.len()
     );
+    let names = [core, tools].concat();
     let src =
         |f: &str| std::fs::read_to_string(repo_path(&["bindings", "rust", "src", f])).unwrap();
     let (ffi, lib) = (src("ffi.rs"), src("lib.rs"));

@@ -1,5 +1,5 @@
-// layout.rs: ffi.rs mirrors kvc.h: every struct's size, alignment and field offsets and every
-// constant's value against build/layout.json (tests/abi/layout_dump.c).
+// layout.rs: ffi.rs mirrors kvc.h and kvc_tools.h: every struct's size, alignment and field
+// offsets and every constant's value against build/layout.json (tests/abi/layout_dump.c).
 mod common;
 
 use common::{env_or_repo, read_json};
@@ -23,6 +23,18 @@ macro_rules! mirrors {
             )),*],
         )),*]
     };
+}
+
+#[test]
+fn the_layout_covers_the_headers_ffi_mirrors() {
+    let layout = read_json(&env_or_repo("KVC_LAYOUT_JSON", &["build", "layout.json"]));
+    let headers: Vec<&str> = layout
+        .get("headers")
+        .as_array()
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    assert_eq!(headers, ["kvc/kvc.h", "kvc/kvc_tools.h"]);
 }
 
 #[test]
@@ -101,6 +113,7 @@ fn every_constant_has_the_c_value() {
         ("KVC_ERR_OUT_OF_MEMORY", ffi::KVC_ERR_OUT_OF_MEMORY as i64),
         ("KVC_ERR_DEVICE", ffi::KVC_ERR_DEVICE as i64),
         ("KVC_ERR_IO", ffi::KVC_ERR_IO as i64),
+        ("KVC_ERR_BUSY", ffi::KVC_ERR_BUSY as i64),
         ("KVC_ERR_INTERNAL", ffi::KVC_ERR_INTERNAL as i64),
         ("KVC_DTYPE_F32", ffi::KVC_DTYPE_F32 as i64),
         ("KVC_DTYPE_F16", ffi::KVC_DTYPE_F16 as i64),

@@ -4,19 +4,24 @@
 use std::process::ExitCode;
 
 fn run(path: &str) -> kvc::Result<()> {
+    // On failure the Error carries the library's reason (e.g. no CUDA device).
     let mut ctx = kvc::Context::new()?;
     let cache = ctx.load_cache(path)?;
     let shape = cache.shape();
+    // The bytes keys (and values) must span for this shape; kvc refuses shorter slices.
+    let (tensor_bytes, layer_bytes) = kvc::cache_shape_extent(&shape)?;
     let mut params = kvc::compress_params_default();
     kvc::set_c_chars(&mut params.model_name, &cache.model_name());
     let (blob, m) = ctx.compress(Some(&params), &shape, cache.keys(), cache.values())?;
     println!(
-        "{}: {} layers x {} kv heads x {} tokens x {} dims",
+        "{}: {} layers x {} kv heads x {} tokens x {} dims ({} bytes of keys, {} per layer)",
         cache.model_name(),
         shape.num_layers,
         shape.num_kv_heads,
         shape.num_tokens,
-        shape.head_dim
+        shape.head_dim,
+        tensor_bytes,
+        layer_bytes
     );
     println!(
         "original {} bytes, compressed {} bytes: ratio {:.2}, savings {:.1}%, {:.2} bits/element, {:.2} ms",
