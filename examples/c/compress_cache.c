@@ -69,8 +69,9 @@ int main(int argc, char** argv) {
     goto done;
   }
   metrics.struct_size = (uint32_t)sizeof metrics;
-  status = kvc_compress(ctx, &params, &shape, kvc_cache_keys(cache), cache_bytes,
-                        kvc_cache_values(cache), cache_bytes, blob, capacity, &blob_bytes, &metrics);
+  status =
+      kvc_compress(ctx, &params, &shape, kvc_cache_keys(cache), cache_bytes,
+                   kvc_cache_values(cache), cache_bytes, blob, capacity, &blob_bytes, &metrics);
   if (status != KVC_OK) {
     exit_code = report(ctx, status, "kvc_compress");
     goto done;

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   kvc_adapter_compress_params(adapter, &params); /* its bits, groups, threshold, name */
   params.selection = KVC_SELECT_KEY_NORM;        /* no queries here: keep the largest keys */
   params.keep_ratio = 0.5f;
-  if ((status = kvc_context_create(NULL, &ctx, NULL, 0)) != KVC_OK) return fail(NULL, status, "context");
+  if ((status = kvc_context_create(NULL, &ctx, NULL, 0)) != KVC_OK)
+    return fail(NULL, status, "context");
 
   /* 1. Estimate: no data needed. */
   estimate.struct_size = sizeof estimate;
@@ -100,9 +101,8 @@ int main(int argc, char** argv) {
     if (kvc_stats_create(&stats) == KVC_OK && kvc_context_set_stats(ctx, stats) == KVC_OK) {
       size_t bound = kvc_compress_bound(&params, &shape), size = 0;
       unsigned char* blob = malloc(bound);
-      if (blob != NULL &&
-          kvc_compress(ctx, &params, &shape, keys, elements * 2, values, elements * 2, blob, bound,
-                       &size, NULL) == KVC_OK) {
+      if (blob != NULL && kvc_compress(ctx, &params, &shape, keys, elements * 2, values,
+                                       elements * 2, blob, bound, &size, NULL) == KVC_OK) {
         figures.struct_size = sizeof figures;
         if (kvc_stats_get(stats, params.model_name, &figures) == KVC_OK) {
           printf("stats %s: %llu call(s), mean %.3f ms, mean savings %.1f%%\n", figures.model_name,

@@ -65,10 +65,10 @@ int main(int argc, char** argv) {
   capacity = kvc_compress_bound(&params, &shape);
   blob = malloc(capacity);
   metrics.struct_size = sizeof metrics;
-  status = kvc_compress_with_queries(
-      ctx, &params, &shape, kvc_cache_keys(cache), cache_bytes, kvc_cache_values(cache),
-      cache_bytes, &query_shape, kvc_query_file_data(queries), query_bytes, blob, capacity,
-      &blob_bytes, &metrics);
+  status = kvc_compress_with_queries(ctx, &params, &shape, kvc_cache_keys(cache), cache_bytes,
+                                     kvc_cache_values(cache), cache_bytes, &query_shape,
+                                     kvc_query_file_data(queries), query_bytes, blob, capacity,
+                                     &blob_bytes, &metrics);
   if (status != KVC_OK) {
     exit_code = report(ctx, status, "kvc_compress_with_queries");
     goto done;

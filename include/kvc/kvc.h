@@ -50,10 +50,11 @@ typedef int32_t kvc_status; /* not an enum: exactly 32 bits in every FFI */
 #define KVC_ERR_CORRUPT_DATA 3        /* verification or checksum rejected the input */
 #define KVC_ERR_UNSUPPORTED_VERSION 4 /* format or struct newer than this library */
 #define KVC_ERR_OUT_OF_MEMORY 5
-#define KVC_ERR_DEVICE 6     /* no usable GPU, or a CUDA/cuBLAS/cuSOLVER failure */
-#define KVC_ERR_IO 7         /* a file could not be opened, read or written */
-#define KVC_ERR_BUSY 8       /* the context is inside another call (another thread, or a callback
-                                of its own): nothing was done, and its last error is unchanged */
+#define KVC_ERR_DEVICE 6 /* no usable GPU, or a CUDA/cuBLAS/cuSOLVER failure */
+#define KVC_ERR_IO 7     /* a file could not be opened, read or written */
+/* The context is inside another call (another thread, or a callback of its own): nothing was
+ * done, and its last error is unchanged. */
+#define KVC_ERR_BUSY 8
 #define KVC_ERR_INTERNAL 100 /* a bug: please report */
 
 /** The constant's name, e.g. "KVC_ERR_CORRUPT_DATA"; "KVC_ERR_UNKNOWN" for other values. */
@@ -253,8 +254,7 @@ KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* par
  *                      least one layer's extent (kvc_cache_shape_extent's out_layer_bytes) */
 KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
                                        const kvc_cache_shape* shape, uint32_t num_layer_pointers,
-                                       const void* const* key_layers,
-                                       const size_t* key_layer_sizes,
+                                       const void* const* key_layers, const size_t* key_layer_sizes,
                                        const void* const* value_layers,
                                        const size_t* value_layer_sizes, void* dst,
                                        size_t dst_capacity, size_t* out_size,

@@ -223,9 +223,8 @@ KVC_API kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thres
                                        const kvc_cache_shape* shape_a, const void* keys_a,
                                        size_t keys_a_size, const void* values_a,
                                        size_t values_a_size, const kvc_cache_shape* shape_b,
-                                       const void* keys_b, size_t keys_b_size,
-                                       const void* values_b, size_t values_b_size,
-                                       kvc_quality* out_quality);
+                                       const void* keys_b, size_t keys_b_size, const void* values_b,
+                                       size_t values_b_size, kvc_quality* out_quality);
 
 /* ---- Cache files: a kvc_cache is immutable once loaded; share it across threads freely -- */
 /* safetensors files with tensors layer_{i}_key / layer_{i}_value of shape [1, kv_heads, tokens,
@@ -270,11 +269,11 @@ KVC_API const void* kvc_query_file_data(const kvc_query_file* file);
 
 /* ---- Adapters: a kvc_adapter is immutable once built; share it across threads freely -- */
 /* A model adapter describes one model: its attention, cache shape and compression policy.
- * The built-in registry holds every model of kvc's seed list and open models with their
- * published configs; its adapters are borrowed (never freed by the caller, valid for the life of
- * the library). Adapters built from a config.json or a GGUF file are owned: free them with
- * kvc_adapter_free. Shape fields are 0 where a model's architecture is not public: the shape
- * then comes from the input cache, and only the policy applies. */
+ * The built-in registry holds the models of the Awareness SDK's model table (policy figures)
+ * and open models with their published configs; its adapters are borrowed (never freed by the
+ * caller, valid for the life of the library). Adapters built from a config.json or a GGUF file are
+ * owned: free them with kvc_adapter_free. Shape fields are 0 where a model's architecture is not
+ * public: the shape then comes from the input cache, and only the policy applies. */
 
 /* Attention types of kvc_adapter_info.attention_type. */
 #define KVC_ATTENTION_CAUSAL 0         /* every earlier token */

@@ -13,7 +13,7 @@ namespace kvc::adapters {
 // How a model's attention reads its cache; numbered as KVC_ATTENTION_* in kvc.h.
 enum class AttentionType : int32_t {
   kCausal = 0,         // every earlier token
-  kBidirectional = 1,  // every token (seed 000's label for the Claude models)
+  kBidirectional = 1,  // every token (the Awareness SDK table's label for Claude)
   kSlidingWindow = 2,  // the last window_tokens tokens only
   kSparse = 3,         // a learned subset of tokens
   kLatent = 4,         // multi-head latent attention (DeepSeek MLA): one compressed latent cached
@@ -65,8 +65,9 @@ struct Adapter {
 // attention, a threshold outside (0, 1], bits other than 2, 3, 4, 8 or 16, ...
 void validate(const Adapter& adapter);
 
-// The built-in registry (registry.cpp): every model of seed 000 plus open models with their
-// published configs, in a fixed order. Names are unique, also when compared case-insensitively.
+// The built-in registry (registry.cpp): every model of the Awareness SDK's model table plus open
+// models with their published configs, in a fixed order. Names are unique, also when compared
+// case-insensitively.
 std::span<const Adapter> registry();
 
 // The registry entry named name, compared case-insensitively; failing that, ignoring '-', '_',

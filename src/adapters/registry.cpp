@@ -1,4 +1,5 @@
-// registry.cpp: the built-in adapters: seed 000's 16 models and open models with their configs.
+// registry.cpp: the built-in adapters: the models of the Awareness SDK's model table (thresholds
+// and attention labels) and open models with their published configs.
 #include <vector>
 
 #include "adapters/adapter.h"
@@ -64,42 +65,42 @@ Adapter latent(const char* name, int32_t layers, int32_t query_heads, int32_t la
 std::vector<Adapter> build_registry() {
   // clang-format off
   return {
-    // Seed 000 (its threshold and attention labels); closed models: policy only.
-    closed("gpt-3.5", "gpt", kCausal, 0.90f, "seed 000"),
-    closed("gpt-4", "gpt", kCausal, 0.92f, "seed 000"),
-    closed("gpt-4o", "gpt", kCausal, 0.93f, "seed 000"),
-    // Seed 000 labels the Claude models bidirectional; kept as given (not a published figure).
-    closed("claude-3-opus", "claude", kBidirectional, 0.91f, "seed 000"),
-    closed("claude-3-sonnet", "claude", kBidirectional, 0.90f, "seed 000"),
-    closed("claude-3.5-sonnet", "claude", kBidirectional, 0.92f, "seed 000"),
-    // Seed 000 models with open weights: threshold from the seed, shapes from their config.json.
+    // The Awareness SDK's model table (thresholds and attention labels); closed models: policy only.
+    closed("gpt-3.5", "gpt", kCausal, 0.90f, "Awareness SDK model table (closed model: policy only)"),
+    closed("gpt-4", "gpt", kCausal, 0.92f, "Awareness SDK model table (closed model: policy only)"),
+    closed("gpt-4o", "gpt", kCausal, 0.93f, "Awareness SDK model table (closed model: policy only)"),
+    // The table labels the Claude models bidirectional; kept as given (not a published figure).
+    closed("claude-3-opus", "claude", kBidirectional, 0.91f, "Awareness SDK model table (closed model: policy only)"),
+    closed("claude-3-sonnet", "claude", kBidirectional, 0.90f, "Awareness SDK model table (closed model: policy only)"),
+    closed("claude-3.5-sonnet", "claude", kBidirectional, 0.92f, "Awareness SDK model table (closed model: policy only)"),
+    // Its models with open weights: threshold from the table, shapes from their config.json.
     //   name             family     L   qH  kvH  hd   rope_theta  context  window thr
     open("llama-2-7b",    "llama",   32, 32, 32, 128, 10000.0,     4096,    0,   0.88f,
-         "seed 000; meta-llama/Llama-2-7b-hf config.json"),
+         "Awareness SDK model table; meta-llama/Llama-2-7b-hf config.json"),
     open("llama-2-70b",   "llama",   80, 64,  8, 128, 10000.0,     4096,    0,   0.90f,
-         "seed 000; meta-llama/Llama-2-70b-hf config.json"),
+         "Awareness SDK model table; meta-llama/Llama-2-70b-hf config.json"),
     open("llama-3-8b",    "llama",   32, 32,  8, 128, 500000.0,    8192,    0,   0.89f,
-         "seed 000; meta-llama/Meta-Llama-3-8B config.json"),
+         "Awareness SDK model table; meta-llama/Meta-Llama-3-8B config.json"),
     open("llama-3.1-70b", "llama",   80, 64,  8, 128, 500000.0,    131072,  0,   0.91f,
-         "seed 000; meta-llama/Llama-3.1-70B config.json (rope_scaling llama3)"),
+         "Awareness SDK model table; meta-llama/Llama-3.1-70B config.json (rope_scaling llama3)"),
     open("mistral-7b",    "mistral", 32, 32,  8, 128, 10000.0,     32768,   4096, 0.87f,
-         "seed 000; mistralai/Mistral-7B-v0.1 config.json (sliding_window 4096)"),
+         "Awareness SDK model table; mistralai/Mistral-7B-v0.1 config.json (sliding_window 4096)"),
     // Mixtral-8x7B-v0.1's config.json has sliding_window null and rope_theta 1e6; the window of
-    // 4096 is seed 000's figure (and the Mixtral paper's inherited Mistral design).
+    // 4096 is the table's figure (and the Mixtral paper's inherited Mistral design).
     open("mixtral-8x7b",  "mistral", 32, 32,  8, 128, 1000000.0,   32768,   4096, 0.88f,
-         "seed 000; mistralai/Mixtral-8x7B-v0.1 config.json, window from seed 000"),
+         "Awareness SDK model table; mistralai/Mixtral-8x7B-v0.1 config.json, window from the Awareness SDK model table"),
     // Qwen (1st generation) config.json: hidden 4096, kv_channels 128, rotary_emb_base 10000,
     // seq_length 8192; full multi-head attention.
     open("qwen-7b",       "qwen",    32, 32, 32, 128, 10000.0,     8192,    0,   0.89f,
-         "seed 000; Qwen/Qwen-7B config.json"),
+         "Awareness SDK model table; Qwen/Qwen-7B config.json"),
     open("qwen-2.5-72b",  "qwen",    80, 64,  8, 128, 1000000.0,   131072,  0,   0.91f,
-         "seed 000; Qwen/Qwen2.5-72B config.json (use_sliding_window false)"),
-    // DeepSeek-V2/V3: seed 000 says sparse (learned); their attention is MLA, cached as a latent.
+         "Awareness SDK model table; Qwen/Qwen2.5-72B config.json (use_sliding_window false)"),
+    // DeepSeek-V2/V3: the table says sparse (learned); their attention is MLA, cached as a latent.
     latent("deepseek-v2", 60, 128, 512, 64, 10000.0, 163840, 0.85f,
-           "seed 000; deepseek-ai/DeepSeek-V2 config.json (kv_lora_rank 512, qk_rope_head_dim 64)"),
+           "Awareness SDK model table; deepseek-ai/DeepSeek-V2 config.json (kv_lora_rank 512, qk_rope_head_dim 64)"),
     latent("deepseek-v3", 61, 128, 512, 64, 10000.0, 163840, 0.86f,
-           "seed 000; deepseek-ai/DeepSeek-V3 config.json (kv_lora_rank 512, qk_rope_head_dim 64)"),
-    // Open models beyond the seed: default threshold.
+           "Awareness SDK model table; deepseek-ai/DeepSeek-V3 config.json (kv_lora_rank 512, qk_rope_head_dim 64)"),
+    // Open models beyond the table: default threshold.
     open("tinyllama-1.1b", "llama",  22, 32,  4,  64, 10000.0,     2048,    0,   kDefaultThreshold,
          "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T config.json"),
     open("qwen-2.5-0.5b", "qwen",    24, 14,  2,  64, 1000000.0,   32768,   0,   kDefaultThreshold,

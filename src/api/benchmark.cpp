@@ -1,5 +1,7 @@
 // benchmark.cpp: C API kvc_benchmark: translates the call to kvc::run_benchmark and its figures
 // back to kvc_benchmark_result.
+#include "tools/benchmark.h"
+
 #include <kvc/kvc_tools.h>
 
 #include "api/compress_settings.h"
@@ -7,7 +9,6 @@
 #include "api/guard.h"
 #include "api/query_view.h"
 #include "api/versioned_struct.h"
-#include "tools/benchmark.h"
 
 extern "C" {
 
@@ -21,7 +22,8 @@ KVC_API kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* pa
     kvc::require(shape != nullptr, "shape is NULL");
     kvc::require(out_result != nullptr, "out_result is NULL");
     const kvc::CompressSettings settings = kvc::api::settings_from(params);
-    const kvc::CacheView cache = kvc::view_from_packed(*shape, keys, keys_size, values, values_size);
+    const kvc::CacheView cache =
+        kvc::view_from_packed(*shape, keys, keys_size, values, values_size);
     const kvc::QueryView q =
         kvc::api::query_view(query_shape, queries, queries_size, cache.dims.num_layers);
     kvc::BenchmarkTarget target;

@@ -65,8 +65,9 @@ KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_
   return kvc::guarded(ctx, [&] {
     kvc::require(path != nullptr, "path is NULL");
     kvc::require(shape != nullptr, "shape is NULL");
-    kvc::io::save_kv_safetensors(path, kvc::view_from_packed(*shape, keys, keys_size, values, values_size),
-                                 model_name ? model_name : "");
+    kvc::io::save_kv_safetensors(
+        path, kvc::view_from_packed(*shape, keys, keys_size, values, values_size),
+        model_name ? model_name : "");
   });
 }
 

@@ -108,8 +108,7 @@ KVC_API kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* par
 
 KVC_API kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
                                        const kvc_cache_shape* shape, uint32_t num_layer_pointers,
-                                       const void* const* key_layers,
-                                       const size_t* key_layer_sizes,
+                                       const void* const* key_layers, const size_t* key_layer_sizes,
                                        const void* const* value_layers,
                                        const size_t* value_layer_sizes, void* dst,
                                        size_t dst_capacity, size_t* out_size,

@@ -45,30 +45,33 @@ KVC_API kvc_status kvc_context_create(const kvc_context_params* params, kvc_cont
   if (out_ctx == nullptr) return report(KVC_ERR_INVALID_ARGUMENT, "out_ctx is NULL");
   *out_ctx = nullptr;
   std::string message;
-  const kvc_status status = kvc::guarded_status([&] {
-    const kvc_context_params p =
-        kvc::read_versioned(params, context_defaults(), "kvc_context_params");
-    if (p.device == KVC_DEVICE_CUDA) {
-      const kvc::CudaPlugin& plugin = kvc::cuda_plugin();
-      if (!plugin.loaded) {
-        throw kvc::Error(KVC_ERR_DEVICE, "no CUDA backend: " + plugin.why_not);
-      }
-      kvc::require(p.device_index >= 0,
-                   "device_index " + std::to_string(p.device_index) + " is negative");
-      if (plugin.device_count() <= p.device_index) {
-        throw kvc::Error(KVC_ERR_DEVICE, "no CUDA device " + std::to_string(p.device_index) +
-                                             " (found " + std::to_string(plugin.device_count()) +
-                                             ")");
-      }
-      *out_ctx = new kvc_context(std::make_unique<kvc::CudaDeviceBackend>(plugin, p.device_index));
-      return;
-    }
-    kvc::require(p.device == KVC_DEVICE_CPU, "device " + std::to_string(p.device) +
-                                                 " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");
-    kvc::require(p.device_index == 0, "device_index " + std::to_string(p.device_index) +
-                                          " does not exist (one CPU device)");
-    *out_ctx = new kvc_context(kvc::cpu_backend());
-  }, &message);
+  const kvc_status status = kvc::guarded_status(
+      [&] {
+        const kvc_context_params p =
+            kvc::read_versioned(params, context_defaults(), "kvc_context_params");
+        if (p.device == KVC_DEVICE_CUDA) {
+          const kvc::CudaPlugin& plugin = kvc::cuda_plugin();
+          if (!plugin.loaded) {
+            throw kvc::Error(KVC_ERR_DEVICE, "no CUDA backend: " + plugin.why_not);
+          }
+          kvc::require(p.device_index >= 0,
+                       "device_index " + std::to_string(p.device_index) + " is negative");
+          if (plugin.device_count() <= p.device_index) {
+            throw kvc::Error(KVC_ERR_DEVICE, "no CUDA device " + std::to_string(p.device_index) +
+                                                 " (found " +
+                                                 std::to_string(plugin.device_count()) + ")");
+          }
+          *out_ctx =
+              new kvc_context(std::make_unique<kvc::CudaDeviceBackend>(plugin, p.device_index));
+          return;
+        }
+        kvc::require(p.device == KVC_DEVICE_CPU, "device " + std::to_string(p.device) +
+                                                     " is not KVC_DEVICE_CPU or KVC_DEVICE_CUDA");
+        kvc::require(p.device_index == 0, "device_index " + std::to_string(p.device_index) +
+                                              " does not exist (one CPU device)");
+        *out_ctx = new kvc_context(kvc::cpu_backend());
+      },
+      &message);
   if (status == KVC_ERR_OUT_OF_MEMORY && message.empty()) return report(status, "out of memory");
   return report(status, message.c_str());
 }

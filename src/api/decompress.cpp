@@ -140,8 +140,7 @@ KVC_API kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompre
     if (out_layer_counts != nullptr) {
       kvc::require(layer_counts_capacity >= kept.size(),
                    "layer_counts_capacity " + std::to_string(layer_counts_capacity) +
-                       " is smaller than the " + std::to_string(kept.size()) +
-                       " layers selected");
+                       " is smaller than the " + std::to_string(kept.size()) + " layers selected");
       for (size_t i = 0; i < kept.size(); ++i) out_layer_counts[i] = kept[i].count;
     }
     if (out_positions == nullptr) return;

@@ -45,9 +45,8 @@ KVC_API kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thres
                                        const kvc_cache_shape* shape_a, const void* keys_a,
                                        size_t keys_a_size, const void* values_a,
                                        size_t values_a_size, const kvc_cache_shape* shape_b,
-                                       const void* keys_b, size_t keys_b_size,
-                                       const void* values_b, size_t values_b_size,
-                                       kvc_quality* out_quality) {
+                                       const void* keys_b, size_t keys_b_size, const void* values_b,
+                                       size_t values_b_size, kvc_quality* out_quality) {
   return kvc::guarded(ctx, [&] {
     const kvc_quality_thresholds t =
         kvc::read_versioned(thresholds, threshold_defaults(), "kvc_quality_thresholds");
@@ -56,13 +55,9 @@ KVC_API kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thres
     kvc::QualityThresholds qt;
     qt.min_cosine = t.min_cosine;
     qt.min_snr_db = t.min_snr_db;
-    const kvc::QualityReport r =
-        kvc::compare_caches(ctx->backend,
-                            kvc::view_from_packed(*shape_a, keys_a, keys_a_size, values_a,
-                                                  values_a_size),
-                            kvc::view_from_packed(*shape_b, keys_b, keys_b_size, values_b,
-                                                  values_b_size),
-                            qt);
+    const kvc::QualityReport r = kvc::compare_caches(
+        ctx->backend, kvc::view_from_packed(*shape_a, keys_a, keys_a_size, values_a, values_a_size),
+        kvc::view_from_packed(*shape_b, keys_b, keys_b_size, values_b, values_b_size), qt);
     kvc_quality q{};
     q.struct_size = sizeof q;
     q.level = static_cast<int32_t>(r.level);

@@ -60,8 +60,8 @@ KVC_API kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* par
     request.max_attention_error = p.max_attention_error;
     request.top_k = p.top_k;
     const kvc::ValidationReport r =
-        kvc::validate_blob(ctx->host_codec(), ctx->backend, original, q, blob, blob_size,
-                           request, adapter != nullptr ? &adapter->adapter : nullptr);
+        kvc::validate_blob(ctx->host_codec(), ctx->backend, original, q, blob, blob_size, request,
+                           adapter != nullptr ? &adapter->adapter : nullptr);
     kvc_validation v{};
     v.struct_size = sizeof v;
     v.level = static_cast<int32_t>(r.level);

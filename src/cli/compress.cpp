@@ -227,10 +227,10 @@ int run_compress(CompressOptions& o) {
   if (!o.is_verify_skipped) {
     phase = Clock::now();
     const Progress progress(ctx, "verifying");
-    ctx.check(kvc_validate(ctx.get(), &vp, nullptr, &shape, keys, tensor_bytes, values,
-                           tensor_bytes, qshape, qdata, qbytes, blob.data.get(), blob_bytes,
-                           &quality),
-              "round trip of the new blob");
+    ctx.check(
+        kvc_validate(ctx.get(), &vp, nullptr, &shape, keys, tensor_bytes, values, tensor_bytes,
+                     qshape, qdata, qbytes, blob.data.get(), blob_bytes, &quality),
+        "round trip of the new blob");
     verify_ms = ms_since(phase);
   }
   const bool is_verified = !o.is_verify_skipped;

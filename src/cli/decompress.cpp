@@ -95,10 +95,10 @@ int run_decompress(const DecompressOptions& o) {
   // layer must have kept the same number.
   std::vector<uint32_t> layer_tokens(num_layers);
   size_t position_count = 0;
-  ctx.check(kvc_decompress_positions(ctx.get(), &params, blob.data(), blob.size(),
-                                     layer_tokens.data(), layer_tokens.size(), nullptr, 0,
-                                     &position_count),
-            o.input);
+  ctx.check(
+      kvc_decompress_positions(ctx.get(), &params, blob.data(), blob.size(), layer_tokens.data(),
+                               layer_tokens.size(), nullptr, 0, &position_count),
+      o.input);
   const auto [fewest, most] = std::minmax_element(layer_tokens.begin(), layer_tokens.end());
   if (!o.is_scatter && *fewest != *most) {
     throw failure(KVC_ERR_INVALID_ARGUMENT,

@@ -71,7 +71,8 @@ CacheExtent cache_extent(const kvc_cache_shape& shape) {
   const CacheDims d = dims_from_shape(shape);
   uint64_t head_stride = 0, token_stride = 0;
   resolve_strides(shape, d, &head_stride, &token_stride);
-  const uint64_t layer_stride = shape.layer_stride ? shape.layer_stride : head_stride * d.num_kv_heads;
+  const uint64_t layer_stride =
+      shape.layer_stride ? shape.layer_stride : head_stride * d.num_kv_heads;
   // Elements from a layer's first to its last element, inclusive; then layers before the last.
   uint64_t layer = 0, head_span = 0, token_span = 0, all = 0;
   bool overflow = __builtin_mul_overflow(uint64_t{d.num_kv_heads} - 1, head_stride, &head_span);
@@ -100,9 +101,9 @@ CacheView view_from_layers(const kvc_cache_shape& shape, uint32_t num_pointers,
   CacheView v;
   v.dims = dims_from_shape(shape);
   resolve_strides(shape, v.dims, &v.head_stride, &v.token_stride);
-  require(num_pointers == v.dims.num_layers,
-          "num_layer_pointers " + std::to_string(num_pointers) + " is not the shape's " +
-              std::to_string(v.dims.num_layers) + " layers");
+  require(num_pointers == v.dims.num_layers, "num_layer_pointers " + std::to_string(num_pointers) +
+                                                 " is not the shape's " +
+                                                 std::to_string(v.dims.num_layers) + " layers");
   require(key_layers != nullptr, "key_layers is NULL");
   require(value_layers != nullptr, "value_layers is NULL");
   require(key_layer_sizes != nullptr, "key_layer_sizes is NULL");

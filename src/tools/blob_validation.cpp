@@ -24,15 +24,16 @@ ValidationThresholds resolve(const ValidationRequest& r, const format::HeaderFie
   ValidationThresholds t;
   t.min_cosine = r.min_cosine != 0 ? r.min_cosine : d.min_cosine;
   t.min_snr_db = r.min_snr_db != 0 ? r.min_snr_db : d.min_snr_db;
-  t.max_attention_error = r.max_attention_error != 0 ? r.max_attention_error : d.max_attention_error;
+  t.max_attention_error =
+      r.max_attention_error != 0 ? r.max_attention_error : d.max_attention_error;
   t.top_k = r.top_k != 0 ? r.top_k : d.top_k;
   require(t.min_cosine >= -1 && t.min_cosine <= 1,
           "min_cosine " + std::to_string(t.min_cosine) + " is not in [-1, 1]");
   require(t.max_attention_error > 0,
           "max_attention_error " + std::to_string(t.max_attention_error) + " is not positive");
-  require(r.min_attention_coverage >= 0 && r.min_attention_coverage <= 1,
-          "min_attention_coverage " + std::to_string(r.min_attention_coverage) +
-              " is not in [0, 1]");
+  require(
+      r.min_attention_coverage >= 0 && r.min_attention_coverage <= 1,
+      "min_attention_coverage " + std::to_string(r.min_attention_coverage) + " is not in [0, 1]");
   if (r.min_attention_coverage > 0) {
     t.min_attention_coverage = r.min_attention_coverage;
   } else if (header.attention_threshold > 0) {
@@ -50,8 +51,7 @@ ValidationThresholds default_validation_thresholds() { return ValidationThreshol
 ValidationReport validate_blob(CacheCodec& host_codec, const Backend& backend,
                                const CacheView& original, const QueryView& queries,
                                const void* blob, size_t blob_bytes,
-                               const ValidationRequest& request,
-                               const adapters::Adapter* adapter) {
+                               const ValidationRequest& request, const adapters::Adapter* adapter) {
   const CacheDims& d = original.dims;
   const format::BlobReader reader(blob, blob_bytes);
   const format::HeaderFields& h = reader.header();
@@ -66,8 +66,8 @@ ValidationReport validate_blob(CacheCodec& host_codec, const Backend& backend,
                   static_cast<uint32_t>(adapter->head_dim) == d.head_dim,
               "the cache's heads and head_dim (" + std::to_string(d.num_kv_heads) + ", " +
                   std::to_string(d.head_dim) + ") differ from adapter " + adapter->name + "'s (" +
-                  std::to_string(adapter->num_kv_heads) + ", " +
-                  std::to_string(adapter->head_dim) + ")");
+                  std::to_string(adapter->num_kv_heads) + ", " + std::to_string(adapter->head_dim) +
+                  ")");
     } else {
       warnings |= KVC_WARNING_SHAPE_FROM_INPUT;
     }
@@ -80,8 +80,7 @@ ValidationReport validate_blob(CacheCodec& host_codec, const Backend& backend,
   host_codec.decompress(blob, blob_bytes, DecodeRange{}, KVC_DTYPE_F32, true, dk.data(), dv.data(),
                         tensor_bytes);
   std::vector<uint8_t> mask(uint64_t{d.num_kv_heads} * d.num_tokens * d.num_layers);
-  fill_kept_mask(host_codec.kept_tokens(blob, blob_bytes, DecodeRange{}, nullptr), d,
-                 mask.data());
+  fill_kept_mask(host_codec.kept_tokens(blob, blob_bytes, DecodeRange{}, nullptr), d, mask.data());
   kvc_cache_shape decoded_shape{};
   decoded_shape.struct_size = sizeof decoded_shape;
   decoded_shape.num_layers = d.num_layers;

@@ -34,7 +34,6 @@ ValidationThresholds default_validation_thresholds();
 ValidationReport validate_blob(CacheCodec& host_codec, const Backend& backend,
                                const CacheView& original, const QueryView& queries,
                                const void* blob, size_t blob_bytes,
-                               const ValidationRequest& request,
-                               const adapters::Adapter* adapter);
+                               const ValidationRequest& request, const adapters::Adapter* adapter);
 
 }  // namespace kvc

@@ -66,7 +66,7 @@ TEST(AdapterParams, ThePolicyFillsItsFieldsAndLeavesTheOthers) {
   p.selection = KVC_SELECT_ATTENTION;
   p.sliding_window = 77;
   ASSERT_EQ(kvc_adapter_compress_params(a, &p), KVC_OK);
-  EXPECT_FLOAT_EQ(p.attention_threshold, 0.92f);  // seed 000's figure for gpt-4
+  EXPECT_FLOAT_EQ(p.attention_threshold, 0.92f);  // the Awareness SDK table's figure for gpt-4
   EXPECT_EQ(p.key_bits, info.key_bits);
   EXPECT_EQ(p.value_bits, info.value_bits);
   EXPECT_EQ(p.group_size, info.group_size);

@@ -64,7 +64,7 @@ TEST(Adapters, SeedModelGpt4HasThresholdAndNoShape) {
   EXPECT_EQ(info.num_kv_heads, 0);
   EXPECT_EQ(info.head_dim, 0);
   EXPECT_EQ(info.may_compress_keys, 1);
-  EXPECT_TRUE(contains(info.source, "seed 000"));
+  EXPECT_TRUE(contains(info.source, "Awareness SDK model table"));
 }
 
 TEST(Adapters, MistralSlidesAndDeepSeekCachesALatent) {

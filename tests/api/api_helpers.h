@@ -3,13 +3,13 @@
 
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
-#include "../sized_buffers.h"
 
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "unit/test_data.h"
 
 namespace kvc_api_test {
@@ -78,8 +78,9 @@ inline std::vector<unsigned char> compress(kvc_context* ctx, const kvc_compress_
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
   EXPECT_GT(blob.size(), 0u);
   size_t size = 0;
-  const kvc_status st = kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), blob.data(),
-                                     blob.size(), &size, metrics);
+  const kvc_status st =
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), blob.data(), blob.size(), &size, metrics);
   EXPECT_EQ(st, KVC_OK) << kvc_context_last_error(ctx);
   blob.resize(st == KVC_OK ? size : 0);
   return blob;

@@ -1,9 +1,9 @@
 // benchmark_test.cpp: kvc_benchmark: its figures, its progress reports and its argument checks.
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <utility>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 namespace {
@@ -22,9 +22,10 @@ kvc_benchmark_result bench(kvc_context* ctx, const kvc_compress_params& p,
                            const kvc_api_test::Cache& c, uint32_t iterations) {
   kvc_benchmark_result r{};
   r.struct_size = sizeof r;
-  EXPECT_EQ(kvc_benchmark(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, nullptr, 0,
-                          iterations, &r),
-            KVC_OK)
+  EXPECT_EQ(
+      kvc_benchmark(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                    kvc_sized::nbytes(c.values), nullptr, nullptr, 0, iterations, &r),
+      KVC_OK)
       << kvc_context_last_error(ctx);
   return r;
 }
@@ -92,23 +93,28 @@ TEST(Benchmark, InvalidArgumentsAreRejectedWithTheFieldNamed) {
   r.struct_size = sizeof r;
   const void* k = cache.keys.data();
   const void* v = cache.values.data();
-  EXPECT_EQ(kvc_benchmark(ctx, nullptr, &cache.shape, k, kvc_sized::extent(&cache.shape), v, kvc_sized::extent(&cache.shape), nullptr, nullptr, 0, 0, &r),
+  EXPECT_EQ(kvc_benchmark(ctx, nullptr, &cache.shape, k, kvc_sized::extent(&cache.shape), v,
+                          kvc_sized::extent(&cache.shape), nullptr, nullptr, 0, 0, &r),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "iterations 0"));
   kvc_query_shape q{};
   kvc_query_shape_default(&q, sizeof q);
-  EXPECT_EQ(kvc_benchmark(ctx, nullptr, &cache.shape, k, kvc_sized::extent(&cache.shape), v, kvc_sized::extent(&cache.shape), &q, nullptr, 0, 1, &r),
+  EXPECT_EQ(kvc_benchmark(ctx, nullptr, &cache.shape, k, kvc_sized::extent(&cache.shape), v,
+                          kvc_sized::extent(&cache.shape), &q, nullptr, 0, 1, &r),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "query_shape given without queries"));
   kvc_compress_params p = kvc_api_test::params();
   p.value_bits = 6;
-  EXPECT_EQ(kvc_benchmark(ctx, &p, &cache.shape, k, kvc_sized::extent(&cache.shape), v, kvc_sized::extent(&cache.shape), nullptr, nullptr, 0, 1, &r),
+  EXPECT_EQ(kvc_benchmark(ctx, &p, &cache.shape, k, kvc_sized::extent(&cache.shape), v,
+                          kvc_sized::extent(&cache.shape), nullptr, nullptr, 0, 1, &r),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "value_bits 6"));
-  EXPECT_EQ(kvc_benchmark(ctx, nullptr, nullptr, k, kvc_sized::extent(nullptr), v, kvc_sized::extent(nullptr), nullptr, nullptr, 0, 1, &r),
+  EXPECT_EQ(kvc_benchmark(ctx, nullptr, nullptr, k, kvc_sized::extent(nullptr), v,
+                          kvc_sized::extent(nullptr), nullptr, nullptr, 0, 1, &r),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "shape is NULL"));
-  EXPECT_EQ(kvc_benchmark(ctx, nullptr, &cache.shape, k, kvc_sized::extent(&cache.shape), v, kvc_sized::extent(&cache.shape), nullptr, nullptr, 0, 1, nullptr),
+  EXPECT_EQ(kvc_benchmark(ctx, nullptr, &cache.shape, k, kvc_sized::extent(&cache.shape), v,
+                          kvc_sized::extent(&cache.shape), nullptr, nullptr, 0, 1, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "out_result is NULL"));
 }

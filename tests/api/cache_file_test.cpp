@@ -1,7 +1,6 @@
 // cache_file_test.cpp: C API section "Cache files": load and save, and real caches end to end.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <cstdint>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 #include "unit/test_data.h"
 
@@ -95,8 +95,8 @@ TEST(CacheFile, SavedCachesLoadBackBitForBitInEveryDType) {
   for (kvc_dtype dtype : {KVC_DTYPE_F32, KVC_DTYPE_F16, KVC_DTYPE_BF16}) {
     const Cache c = kvc_api_test::gaussian_cache(3, 2, 20, 16, dtype, 40 + dtype);
     const std::string path = dir.file("cache" + std::to_string(dtype) + ".safetensors");
-    ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
-                             "tiny-test-model"),
+    ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                             c.values.data(), kvc_sized::nbytes(c.values), "tiny-test-model"),
               KVC_OK)
         << ctx.error();
     EXPECT_EQ(ctx.error(), "");
@@ -123,13 +123,16 @@ TEST(CacheFile, SavingIntoAMissingDirectoryIsAnIoErrorNamingThePath) {
   ScratchDir dir;
   const Cache c = kvc_api_test::gaussian_cache(1, 1, 4, 8);
   const std::string path = dir.file("missing/sub/cache.safetensors");
-  EXPECT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr),
+  EXPECT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                           c.values.data(), kvc_sized::nbytes(c.values), nullptr),
             KVC_ERR_IO);
   EXPECT_TRUE(contains(ctx.error(), path));
-  EXPECT_EQ(kvc_cache_save(ctx, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr),
+  EXPECT_EQ(kvc_cache_save(ctx, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                           c.values.data(), kvc_sized::nbytes(c.values), nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "path is NULL"));
-  EXPECT_EQ(kvc_cache_save(ctx, path.c_str(), nullptr, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr),
+  EXPECT_EQ(kvc_cache_save(ctx, path.c_str(), nullptr, c.keys.data(), kvc_sized::nbytes(c.keys),
+                           c.values.data(), kvc_sized::nbytes(c.values), nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "shape is NULL"));
 }
@@ -200,9 +203,11 @@ TEST(CacheFile, SmolLM2CompressedThroughTheCApiMeetsItsQualityFloors) {
     const kvc_api_test::Decoded d = kvc_api_test::decompress(ctx, blob);
     kvc_quality q{};
     q.struct_size = sizeof q;
-    ASSERT_EQ(kvc_quality_compare(ctx, nullptr, &original.shape, original.keys.data(), kvc_sized::nbytes(original.keys),
-                                  original.values.data(), kvc_sized::nbytes(original.values), &original.shape, d.keys.data(), kvc_sized::nbytes(d.keys),
-                                  d.values.data(), kvc_sized::nbytes(d.values), &q),
+    ASSERT_EQ(kvc_quality_compare(ctx, nullptr, &original.shape, original.keys.data(),
+                                  kvc_sized::nbytes(original.keys), original.values.data(),
+                                  kvc_sized::nbytes(original.values), &original.shape,
+                                  d.keys.data(), kvc_sized::nbytes(d.keys), d.values.data(),
+                                  kvc_sized::nbytes(d.values), &q),
               KVC_OK);
     const std::string where =
         "bits " + std::to_string(f.bits) + " group " + std::to_string(f.group);

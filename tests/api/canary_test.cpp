@@ -5,12 +5,12 @@
 
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <cstddef>
 #include <cstring>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 namespace {
@@ -29,8 +29,9 @@ TEST(Canary, CompressWritesNothingPastTheCapacity) {
     for (size_t capacity : {size_t{0}, size_t{1}, size_t{8}, n / 2, n - 1, n, n + 1}) {
       CanaryBuffer dst(capacity);
       size_t size = 0;
-      const kvc_status st = kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
-                                         dst.data(), capacity, &size, nullptr);
+      const kvc_status st =
+          kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                       kvc_sized::nbytes(c.values), dst.data(), capacity, &size, nullptr);
       EXPECT_TRUE(dst.intact()) << "capacity " << capacity;
       EXPECT_EQ(size, n) << "capacity " << capacity;
       if (capacity < n) {

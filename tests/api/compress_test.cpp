@@ -1,7 +1,6 @@
 // compress_test.cpp: C API section "Compress": params, shapes, bound, errors, strides, metrics.
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
-#include "../sized_buffers.h"
 
 #include <cmath>
 #include <cstddef>
@@ -13,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 #include "unit/test_data.h"
 
@@ -148,7 +148,8 @@ TEST(Compress, InvalidArgumentsAreRejectedWithTheValueNamed) {
     kvc_cache_shape s = cache.shape;
     call.change(p, s);
     size_t size = 12345;
-    EXPECT_EQ(kvc_compress(ctx, &p, &s, cache.keys.data(), kvc_sized::nbytes(cache.keys), cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
+    EXPECT_EQ(kvc_compress(ctx, &p, &s, cache.keys.data(), kvc_sized::nbytes(cache.keys),
+                           cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
                            dst.size(), &size, nullptr),
               KVC_ERR_INVALID_ARGUMENT)
         << call.what;
@@ -166,39 +167,41 @@ TEST(Compress, NullPointersAreRejectedWithTheArgumentNamed) {
   std::vector<unsigned char> dst(1 << 16);
   size_t size = 0;
   const kvc_compress_params p = kvc_api_test::params();
-  EXPECT_EQ(kvc_compress(ctx, &p, nullptr, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(),
-                         &size, nullptr),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(ctx, &p, nullptr, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, nullptr),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "shape is NULL"));
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, nullptr, 0, c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size,
-                         nullptr),
+  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, nullptr, 0, c.values.data(),
+                         kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "keys is NULL"));
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), nullptr, 0, dst.data(), dst.size(), &size,
-                         nullptr),
+  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), nullptr, 0,
+                         dst.data(), dst.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "values is NULL"));
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(),
-                         nullptr, nullptr),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), dst.data(), dst.size(), nullptr, nullptr),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "out_size is NULL"));
   EXPECT_EQ(
-      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, 100, &size, nullptr),
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), nullptr, 100, &size, nullptr),
       KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "dst is NULL with a capacity of 100"));
 
   const void* keys[2] = {c.keys.data(), c.keys.data()};
   const void* values[2] = {c.values.data(), nullptr};
-  EXPECT_EQ(kvc_compress_layers(ctx, &p, &c.shape, 2, nullptr, kvc_sized::layer_sizes(c.shape).data(),
+  EXPECT_EQ(kvc_compress_layers(
+                ctx, &p, &c.shape, 2, nullptr, kvc_sized::layer_sizes(c.shape).data(), values,
+                kvc_sized::layer_sizes(c.shape).data(), dst.data(), dst.size(), &size, nullptr),
+            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(contains(ctx.error(), "key_layers is NULL"));
+  EXPECT_EQ(kvc_compress_layers(ctx, &p, &c.shape, 2, keys, kvc_sized::layer_sizes(c.shape).data(),
                                 values, kvc_sized::layer_sizes(c.shape).data(), dst.data(),
                                 dst.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_TRUE(contains(ctx.error(), "key_layers is NULL"));
-  EXPECT_EQ(
-      kvc_compress_layers(ctx, &p, &c.shape, 2, keys, kvc_sized::layer_sizes(c.shape).data(),
-                          values, kvc_sized::layer_sizes(c.shape).data(), dst.data(),
-                          dst.size(), &size, nullptr),
-      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "value_layers[1] is NULL"));
   EXPECT_EQ(kvc_compress_bound(&p, nullptr), 0u);
 }
@@ -210,30 +213,33 @@ TEST(Compress, NewerStructsAreUnsupportedVersionsWithTheStructNamed) {
   size_t size = 0;
   kvc_compress_params p = kvc_api_test::params();
   p.struct_size = sizeof p + 4;
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(),
-                         &size, nullptr),
-            KVC_ERR_UNSUPPORTED_VERSION);
+  EXPECT_EQ(
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, nullptr),
+      KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_TRUE(contains(ctx.error(), "kvc_compress_params.struct_size " +
                                         std::to_string(sizeof p + 4) +
                                         " is newer than this library"));
   p.struct_size = sizeof p;
   kvc_cache_shape s = c.shape;
   s.struct_size = sizeof s + 8;
-  EXPECT_EQ(kvc_compress(ctx, &p, &s, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size,
-                         nullptr),
+  EXPECT_EQ(kvc_compress(ctx, &p, &s, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                         kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, nullptr),
             KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_TRUE(contains(
       ctx.error(), "kvc_cache_shape.struct_size " + std::to_string(sizeof s + 8) + " is newer"));
   kvc_metrics m{};
   m.struct_size = sizeof m + 8;
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(),
-                         &size, &m),
-            KVC_ERR_UNSUPPORTED_VERSION);
+  EXPECT_EQ(
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, &m),
+      KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_TRUE(contains(ctx.error(), "out_metrics.struct_size"));
   m.struct_size = 0;
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(),
-                         &size, &m),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, &m),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "out_metrics.struct_size 0 is too small (set it to sizeof)"));
 }
 
@@ -244,7 +250,8 @@ TEST(Compress, ATooSmallBufferReportsTheSizeNeededAndARetryWithItSucceeds) {
   const std::vector<unsigned char> expected = kvc_api_test::compress(ctx, p, c);
   size_t needed = 0;
   ASSERT_EQ(
-      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, 0, &needed, nullptr),
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), nullptr, 0, &needed, nullptr),
       KVC_ERR_BUFFER_TOO_SMALL);
   EXPECT_EQ(needed, expected.size());
   EXPECT_TRUE(contains(ctx.error(), "dst_capacity 0 is too small: the blob needs " +
@@ -252,17 +259,19 @@ TEST(Compress, ATooSmallBufferReportsTheSizeNeededAndARetryWithItSucceeds) {
   for (size_t capacity : {size_t{1}, needed / 2, needed - 1}) {
     std::vector<unsigned char> dst(capacity + kCanaryBytes, kCanary);
     size_t size = 0;
-    EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), capacity,
-                           &size, nullptr),
-              KVC_ERR_BUFFER_TOO_SMALL);
+    EXPECT_EQ(
+        kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                     kvc_sized::nbytes(c.values), dst.data(), capacity, &size, nullptr),
+        KVC_ERR_BUFFER_TOO_SMALL);
     EXPECT_EQ(size, needed);
     EXPECT_TRUE(canary_intact(dst, capacity)) << "capacity " << capacity;
   }
   std::vector<unsigned char> dst(needed + kCanaryBytes, kCanary);
   size_t size = 0;
-  ASSERT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(), needed,
-                         &size, nullptr),
-            KVC_OK);
+  ASSERT_EQ(
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), dst.data(), needed, &size, nullptr),
+      KVC_OK);
   EXPECT_EQ(size, needed);
   EXPECT_TRUE(std::equal(expected.begin(), expected.end(), dst.begin()));
   EXPECT_TRUE(canary_intact(dst, needed));
@@ -350,8 +359,8 @@ TEST(Compress, StridedInputGivesTheSameBlobAsPackedInput) {
     s.layer_stride = layer_stride;
     std::vector<unsigned char> blob(kvc_compress_bound(&p, &s));
     size_t size = 0;
-    ASSERT_EQ(kvc_compress(ctx, &p, &s, keys.data(), kvc_sized::nbytes(keys), values.data(), kvc_sized::nbytes(values), blob.data(), blob.size(), &size,
-                           nullptr),
+    ASSERT_EQ(kvc_compress(ctx, &p, &s, keys.data(), kvc_sized::nbytes(keys), values.data(),
+                           kvc_sized::nbytes(values), blob.data(), blob.size(), &size, nullptr),
               KVC_OK)
         << ctx.error();
     blob.resize(size);
@@ -466,9 +475,10 @@ TEST(Compress, LossyQuantizationRejectsNonFiniteInputNamingLayerAndTensor) {
       const kvc_compress_params p = kvc_api_test::params();
       std::vector<unsigned char> dst(kvc_compress_bound(&p, &c.shape));
       size_t size = 0;
-      EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(),
-                             dst.size(), &size, nullptr),
-                KVC_ERR_INVALID_ARGUMENT);
+      EXPECT_EQ(
+          kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                       kvc_sized::nbytes(c.values), dst.data(), dst.size(), &size, nullptr),
+          KVC_ERR_INVALID_ARGUMENT);
       EXPECT_TRUE(contains(ctx.error(), keys ? "layer 1 keys hold a NaN or an infinity"
                                              : "layer 1 values hold a NaN or an infinity"));
     }
@@ -522,9 +532,10 @@ TEST(CompressParams, TheModelNameTravelsIntoTheBlobAndMustBeTerminated) {
   std::memset(p.model_name, 'x', sizeof p.model_name);  // no NUL inside the field
   std::vector<unsigned char> out(kvc_compress_bound(&p, &c.shape));
   size_t size = 0;
-  EXPECT_EQ(kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), out.data(), out.size(),
-                         &size, nullptr),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), out.data(), out.size(), &size, nullptr),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(kvc_context_last_error(ctx), "model_name"));
 }
 

@@ -1,7 +1,6 @@
 // context_test.cpp: C API section "Context": creation, devices, last error, progress callback.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 namespace {
@@ -113,12 +113,14 @@ TEST(Context, LastErrorNamesTheProblemAndIsClearedBySuccess) {
   kvc_compress_params p = kvc_api_test::params(5);
   size_t size = 0;
   std::vector<unsigned char> dst(1 << 16);
-  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), kvc_sized::nbytes(cache.keys), cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
+  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), kvc_sized::nbytes(cache.keys),
+                         cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
                          dst.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "key_bits 5 is not 2, 3, 4, 8 or 16"));
   p.key_bits = 4;
-  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), kvc_sized::nbytes(cache.keys), cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
+  EXPECT_EQ(kvc_compress(ctx, &p, &cache.shape, cache.keys.data(), kvc_sized::nbytes(cache.keys),
+                         cache.values.data(), kvc_sized::nbytes(cache.values), dst.data(),
                          dst.size(), &size, nullptr),
             KVC_OK);
   EXPECT_EQ(ctx.error(), "");
@@ -144,8 +146,9 @@ TEST(Context, EveryCallTakingAContextRejectsNull) {
   q.struct_size = sizeof q;
   kvc_cache* cache = nullptr;
   EXPECT_EQ(kvc_context_set_progress(nullptr, nullptr, nullptr), KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(kvc_compress(nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), buffer,
-                         sizeof buffer, &size, nullptr),
+  EXPECT_EQ(kvc_compress(nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                         c.values.data(), kvc_sized::nbytes(c.values), buffer, sizeof buffer, &size,
+                         nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_compress_layers(nullptr, nullptr, &c.shape, c.shape.num_layers, layers,
                                 kvc_sized::layer_sizes(c.shape).data(), layers,
@@ -156,13 +159,16 @@ TEST(Context, EveryCallTakingAContextRejectsNull) {
   EXPECT_EQ(kvc_verify(nullptr, buffer, sizeof buffer), KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_decompress(nullptr, nullptr, buffer, sizeof buffer, buffer, buffer, 0, &size),
             KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(kvc_quality_compare(nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
-                                &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), &q),
+  EXPECT_EQ(kvc_quality_compare(
+                nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                c.values.data(), kvc_sized::nbytes(c.values), &c.shape, c.keys.data(),
+                kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), &q),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(kvc_cache_load(nullptr, "x.safetensors", &cache), KVC_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(cache, nullptr);
   EXPECT_EQ(
-      kvc_cache_save(nullptr, "x.safetensors", &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr),
+      kvc_cache_save(nullptr, "x.safetensors", &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                     c.values.data(), kvc_sized::nbytes(c.values), nullptr),
       KVC_ERR_INVALID_ARGUMENT);
 }
 

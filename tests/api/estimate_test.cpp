@@ -1,12 +1,12 @@
 // estimate_test.cpp: kvc_estimate against what kvc_compress really produces, on the real caches.
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 namespace {
@@ -33,7 +33,9 @@ kvc_metrics compress(kvc_context* ctx, const kvc_compress_params& p, const kvc_c
   size_t size = 0;
   kvc_metrics m{};
   m.struct_size = sizeof m;
-  EXPECT_EQ(kvc_compress(ctx, &p, &s, keys, kvc_sized::extent(&s), values, kvc_sized::extent(&s), blob.data(), blob.size(), &size, &m), KVC_OK)
+  EXPECT_EQ(kvc_compress(ctx, &p, &s, keys, kvc_sized::extent(&s), values, kvc_sized::extent(&s),
+                         blob.data(), blob.size(), &size, &m),
+            KVC_OK)
       << kvc_context_last_error(ctx);
   return m;
 }

@@ -1,7 +1,6 @@
 // quality_test.cpp: C API section "Quality": thresholds, levels, violations and comparisons.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <cmath>
 #include <cstddef>
@@ -10,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 #include "unit/test_data.h"
 
@@ -24,9 +24,11 @@ kvc_quality compare(kvc_context* ctx, const Cache& a, const kvc_cache_shape& sha
                     const kvc_quality_thresholds* thresholds = nullptr) {
   kvc_quality q{};
   q.struct_size = sizeof q;
-  EXPECT_EQ(kvc_quality_compare(ctx, thresholds, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &shape_b,
-                                keys_b, kvc_sized::extent(&shape_b), values_b, kvc_sized::extent(&shape_b), &q),
-            KVC_OK)
+  EXPECT_EQ(
+      kvc_quality_compare(ctx, thresholds, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                          a.values.data(), kvc_sized::nbytes(a.values), &shape_b, keys_b,
+                          kvc_sized::extent(&shape_b), values_b, kvc_sized::extent(&shape_b), &q),
+      KVC_OK)
       << kvc_context_last_error(ctx);
   return q;
 }
@@ -183,33 +185,44 @@ TEST(Quality, BadArgumentsAreRejectedWithTheValueNamed) {
   const Cache b = kvc_api_test::gaussian_cache(1, 2, 17, 8);
   kvc_quality q{};
   q.struct_size = sizeof q;
-  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &b.shape,
-                                b.keys.data(), kvc_sized::nbytes(b.keys), b.values.data(), kvc_sized::nbytes(b.values), &q),
+  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &b.shape,
+                                b.keys.data(), kvc_sized::nbytes(b.keys), b.values.data(),
+                                kvc_sized::nbytes(b.values), &q),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "caches differ in shape: [1,2,16,8] vs [1,2,17,8]"));
-  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, nullptr, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
-                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &q),
+  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, nullptr, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
+                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(),
+                                kvc_sized::nbytes(a.values), &q),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "shape_a or shape_b is NULL"));
-  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
-                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), nullptr),
+  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
+                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(),
+                                kvc_sized::nbytes(a.values), nullptr),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "out_quality is NULL"));
-  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), nullptr, 0, &a.shape,
-                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &q),
+  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                nullptr, 0, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &q),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "values is NULL"));
 
   kvc_quality_thresholds t;
   ASSERT_EQ(kvc_quality_thresholds_default(&t, sizeof t), KVC_OK);
   t.struct_size = sizeof t + 4;
-  EXPECT_EQ(kvc_quality_compare(ctx, &t, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
-                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &q),
+  EXPECT_EQ(kvc_quality_compare(ctx, &t, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
+                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(),
+                                kvc_sized::nbytes(a.values), &q),
             KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_TRUE(contains(ctx.error(), "kvc_quality_thresholds.struct_size"));
   q.struct_size = sizeof q + 8;
-  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
-                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &q),
+  EXPECT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
+                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(),
+                                kvc_sized::nbytes(a.values), &q),
             KVC_ERR_UNSUPPORTED_VERSION);
   EXPECT_TRUE(contains(ctx.error(), "out_quality.struct_size"));
 }
@@ -221,8 +234,10 @@ TEST(Quality, AnOlderQualityStructIsWrittenNoFurther) {
   const uint32_t old_size = offsetof(kvc_quality, value_rmse);
   std::memcpy(raw.data(), &old_size, 4);
   auto* q = reinterpret_cast<kvc_quality*>(raw.data());
-  ASSERT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
-                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(), kvc_sized::nbytes(a.values), q),
+  ASSERT_EQ(kvc_quality_compare(ctx, nullptr, &a.shape, a.keys.data(), kvc_sized::nbytes(a.keys),
+                                a.values.data(), kvc_sized::nbytes(a.values), &a.shape,
+                                a.keys.data(), kvc_sized::nbytes(a.keys), a.values.data(),
+                                kvc_sized::nbytes(a.values), q),
             KVC_OK);
   EXPECT_EQ(q->struct_size, old_size);
   EXPECT_EQ(q->level, KVC_QUALITY_EXCELLENT);

@@ -2,7 +2,6 @@
 // recency, sinks, recent window, sliding window, per head, kept positions, mask and scatter.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 using kvc_api_test::Cache;
@@ -84,10 +84,12 @@ Compressed compress_scene(kvc_context* ctx, const kvc_compress_params& p, const 
   c.blob.resize(kvc_compress_bound(&p, &s.cache.shape));
   c.metrics.struct_size = sizeof c.metrics;
   size_t size = 0;
-  c.status = kvc_compress_with_queries(ctx, &p, &s.cache.shape, s.cache.keys.data(), kvc_sized::nbytes(s.cache.keys),
-                                       s.cache.values.data(), kvc_sized::nbytes(s.cache.values), with_queries ? &s.qshape : nullptr,
-                                       with_queries ? s.queries.data() : nullptr, kvc_sized::query_extent(with_queries ? &s.qshape : nullptr, &s.cache.shape), c.blob.data(),
-                                       c.blob.size(), &size, &c.metrics);
+  c.status = kvc_compress_with_queries(
+      ctx, &p, &s.cache.shape, s.cache.keys.data(), kvc_sized::nbytes(s.cache.keys),
+      s.cache.values.data(), kvc_sized::nbytes(s.cache.values), with_queries ? &s.qshape : nullptr,
+      with_queries ? s.queries.data() : nullptr,
+      kvc_sized::query_extent(with_queries ? &s.qshape : nullptr, &s.cache.shape), c.blob.data(),
+      c.blob.size(), &size, &c.metrics);
   c.blob.resize(c.status == KVC_OK ? size : 0);
   return c;
 }
@@ -101,8 +103,8 @@ Positions positions_of(kvc_context* ctx, const std::vector<unsigned char>& blob,
   Positions p;
   p.counts.resize(layers);
   size_t needed = 0;
-  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, blob.data(), blob.size(), p.counts.data(), kvc_sized::nbytes(p.counts),
-                                     nullptr, 0, &needed),
+  EXPECT_EQ(kvc_decompress_positions(ctx, nullptr, blob.data(), blob.size(), p.counts.data(),
+                                     kvc_sized::nbytes(p.counts), nullptr, 0, &needed),
             KVC_OK);
   p.positions.resize(needed);
   size_t written = 0;
@@ -195,10 +197,11 @@ TEST(Selection, SeedScenarioKeepsFewTokensCoveringTheThresholdAndRestoresTheLeng
   // The validation report: coverage at least the threshold (taken from the blob).
   kvc_validation val{};
   val.struct_size = sizeof val;
-  ASSERT_EQ(
-      kvc_validate(ctx, nullptr, gpt4, &s.cache.shape, s.cache.keys.data(), kvc_sized::nbytes(s.cache.keys), s.cache.values.data(), kvc_sized::nbytes(s.cache.values),
-                   &s.qshape, s.queries.data(), kvc_sized::nbytes(s.queries), c.blob.data(), c.blob.size(), &val),
-      KVC_OK)
+  ASSERT_EQ(kvc_validate(ctx, nullptr, gpt4, &s.cache.shape, s.cache.keys.data(),
+                         kvc_sized::nbytes(s.cache.keys), s.cache.values.data(),
+                         kvc_sized::nbytes(s.cache.values), &s.qshape, s.queries.data(),
+                         kvc_sized::nbytes(s.queries), c.blob.data(), c.blob.size(), &val),
+            KVC_OK)
       << ctx.error();
   EXPECT_GE(val.attention_coverage, 0.92);
   EXPECT_NEAR(val.attention_coverage, c.metrics.attention_coverage, 1e-9);

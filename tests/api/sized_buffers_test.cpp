@@ -1,5 +1,7 @@
 // sized_buffers_test.cpp: every caller buffer is checked against its shape before kvc reads it;
 // the hostile-user reproducers of API 0.2 (short slices, queries of fewer layers, layer counts).
+#include "../sized_buffers.h"
+
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
 
@@ -7,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 namespace {
@@ -22,8 +23,8 @@ TEST(SizedBuffers, ExtentCountsPackedAndStridedShapes) {
   ASSERT_EQ(kvc_cache_shape_extent(&s, &all, &layer), KVC_OK);
   EXPECT_EQ(layer, 2u * 10 * 32 * 2);
   EXPECT_EQ(all, 3 * layer);
-  s.token_stride = 40;   // padded tokens
-  s.head_stride = 400;   // heads of 10 padded tokens
+  s.token_stride = 40;    // padded tokens
+  s.head_stride = 400;    // heads of 10 padded tokens
   s.layer_stride = 1000;  // layers apart; the last one ends at its last element
   ASSERT_EQ(kvc_cache_shape_extent(&s, &all, &layer), KVC_OK);
   EXPECT_EQ(layer, ((2 - 1) * 10 * 40 + 9 * 40 + 32) * 2u);
@@ -73,8 +74,8 @@ TEST(SizedBuffers, ShortKeysOrValuesAreRefusedNamingBothNumbers) {
   EXPECT_TRUE(contains(ctx.error(), "values_size 64 is smaller"));
   kvc_benchmark_result b{};
   b.struct_size = sizeof b;
-  EXPECT_EQ(kvc_benchmark(ctx, &p, &c.shape, c.keys.data(), 8, c.values.data(), n, nullptr,
-                          nullptr, 0, 1, &b),
+  EXPECT_EQ(kvc_benchmark(ctx, &p, &c.shape, c.keys.data(), 8, c.values.data(), n, nullptr, nullptr,
+                          0, 1, &b),
             KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "keys_size 8 is smaller"));
 }
@@ -146,21 +147,22 @@ TEST(SizedBuffers, QueriesOfFewerLayersThanTheCacheAreRefused) {
                                       one_layer.data(), kvc_sized::nbytes(one_layer), dst.data(),
                                       dst.size(), &size, nullptr),
             KVC_ERR_INVALID_ARGUMENT);
-  EXPECT_TRUE(contains(ctx.error(), "queries_size 2048 is smaller than the 6144 bytes the query "
-                                    "shape needs for 3 layers"));
+  EXPECT_TRUE(contains(ctx.error(),
+                       "queries_size 2048 is smaller than the 6144 bytes the query "
+                       "shape needs for 3 layers"));
   const std::vector<unsigned char> blob = kvc_api_test::compress(ctx, kvc_api_test::params(), c);
   kvc_validation v{};
   v.struct_size = sizeof v;
-  EXPECT_EQ(kvc_validate(ctx, nullptr, nullptr, &c.shape, c.keys.data(), n, c.values.data(), n, &q,
-                         one_layer.data(), kvc_sized::nbytes(one_layer), blob.data(), blob.size(),
-                         &v),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_validate(ctx, nullptr, nullptr, &c.shape, c.keys.data(), n, c.values.data(), n, &q,
+                   one_layer.data(), kvc_sized::nbytes(one_layer), blob.data(), blob.size(), &v),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(ctx.error(), "queries_size 2048 is smaller"));
   q.per_layer = 0;  // one set for every layer: the same buffer is enough
-  EXPECT_EQ(kvc_validate(ctx, nullptr, nullptr, &c.shape, c.keys.data(), n, c.values.data(), n, &q,
-                         one_layer.data(), kvc_sized::nbytes(one_layer), blob.data(), blob.size(),
-                         &v),
-            KVC_OK)
+  EXPECT_EQ(
+      kvc_validate(ctx, nullptr, nullptr, &c.shape, c.keys.data(), n, c.values.data(), n, &q,
+                   one_layer.data(), kvc_sized::nbytes(one_layer), blob.data(), blob.size(), &v),
+      KVC_OK)
       << ctx.error();
 }
 
@@ -228,8 +230,8 @@ TEST(ContextBusy, ACallFromItsOwnProgressCallbackIsBusyAndAFreeThereIsDeferred) 
   const auto d = kvc_api_test::decompress(ctx, blob);  // reports progress per chunk
   EXPECT_EQ(r.inner, KVC_ERR_BUSY);
   EXPECT_GT(r.calls, 1);
-  EXPECT_EQ(d.keys.size(), c.keys.size());  // the outer call itself succeeded
-  EXPECT_STREQ(kvc_context_last_error(ctx), "");       // BUSY left the last error alone
+  EXPECT_EQ(d.keys.size(), c.keys.size());        // the outer call itself succeeded
+  EXPECT_STREQ(kvc_context_last_error(ctx), "");  // BUSY left the last error alone
 
   r = Reentry{};
   r.ctx = ctx;

@@ -3,7 +3,6 @@
 // scripts/test_tsan.sh runs it under ThreadSanitizer.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 namespace {
@@ -39,8 +39,9 @@ Outcome work(kvc_context* ctx, const kvc_cache* cache, int index) {
   p.byte_shuffle = index % 3;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &shape));
   size_t size = 0;
-  if (kvc_compress(ctx, &p, &shape, kvc_cache_keys(cache), kvc_sized::extent(&shape), kvc_cache_values(cache), kvc_sized::extent(&shape), blob.data(),
-                   blob.size(), &size, nullptr) != KVC_OK) {
+  if (kvc_compress(ctx, &p, &shape, kvc_cache_keys(cache), kvc_sized::extent(&shape),
+                   kvc_cache_values(cache), kvc_sized::extent(&shape), blob.data(), blob.size(),
+                   &size, nullptr) != KVC_OK) {
     return o;
   }
   blob.resize(size);
@@ -70,7 +71,8 @@ TEST(Threads, SeparateContextsSharingACacheMatchASingleThreadRun) {
   const kvc_api_test::Cache c = kvc_api_test::gaussian_cache(2, 2, 96, 64, KVC_DTYPE_F16, 4);
   const std::string path =
       ::testing::TempDir() + "/kvc_threads_" + std::to_string(getpid()) + ".safetensors";
-  ASSERT_EQ(kvc_cache_save(setup, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), "t"),
+  ASSERT_EQ(kvc_cache_save(setup, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                           c.values.data(), kvc_sized::nbytes(c.values), "t"),
             KVC_OK);
   kvc_cache* cache = nullptr;
   ASSERT_EQ(kvc_cache_load(setup, path.c_str(), &cache), KVC_OK);

@@ -2,11 +2,11 @@
 // recommendations, thresholds from params, blob and adapter, and bad input.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <cstring>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 
 using kvc_api_test::Cache;
@@ -20,8 +20,9 @@ kvc_validation validate(kvc_context* ctx, const Cache& c, const std::vector<unsi
                         const kvc_adapter* adapter = nullptr, kvc_status expected = KVC_OK) {
   kvc_validation v{};
   v.struct_size = sizeof v;
-  EXPECT_EQ(kvc_validate(ctx, params, adapter, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr,
-                         nullptr, 0, blob.data(), blob.size(), &v),
+  EXPECT_EQ(kvc_validate(ctx, params, adapter, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                         c.values.data(), kvc_sized::nbytes(c.values), nullptr, nullptr, 0,
+                         blob.data(), blob.size(), &v),
             expected)
       << kvc_context_last_error(ctx);
   return v;

@@ -3,7 +3,6 @@
 // then 1 GiB of KV to 4 bits, and kvc_compress/kvc_decompress of 1 GiB on a CUDA context.
 #include <cuda_runtime.h>
 #include <kvc/kvc.h>
-#include "../sized_buffers.h"
 
 #include <chrono>
 #include <cstdio>
@@ -11,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "backend/plugin_abi.h"
 #include "backend/plugin_loader.h"
 #include "core/dtype.h"
@@ -224,8 +224,9 @@ void through_the_c_api() {
           .count();
     };
     const double c_ms = wall_ms([&] {
-      if (kvc_compress(ctx, &p, &shape, keys, kvc_sized::extent(&shape), values, kvc_sized::extent(&shape), blob.data(), blob.size(), &size, nullptr) !=
-          KVC_OK) {
+      if (kvc_compress(ctx, &p, &shape, keys, kvc_sized::extent(&shape), values,
+                       kvc_sized::extent(&shape), blob.data(), blob.size(), &size,
+                       nullptr) != KVC_OK) {
         std::fprintf(stderr, "kvc_compress: %s\n", kvc_context_last_error(ctx));
         std::exit(1);
       }

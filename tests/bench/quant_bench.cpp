@@ -38,7 +38,6 @@
 //   ratio              (API rows) original bytes / blob bytes
 #include <benchmark/benchmark.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,6 +49,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "../sized_buffers.h"
 
 #ifndef KVC_BENCH_API_ONLY
 #include "backend/backend.h"
@@ -416,7 +417,8 @@ struct ApiFixture {
 
   bool compress() {
     const kvc_status status =
-        kvc_compress(ctx, &params, &shape, g_cache.keys.data(), kvc_sized::nbytes(g_cache.keys), g_cache.values.data(), kvc_sized::nbytes(g_cache.values), blob.data(),
+        kvc_compress(ctx, &params, &shape, g_cache.keys.data(), kvc_sized::nbytes(g_cache.keys),
+                     g_cache.values.data(), kvc_sized::nbytes(g_cache.values), blob.data(),
                      blob.size(), &blob_bytes, nullptr);
     if (status != KVC_OK) error = std::string("kvc_compress: ") + kvc_context_last_error(ctx);
     return status == KVC_OK;

@@ -13,12 +13,13 @@
 // per-channel offset, values Gaussian, queries Gaussian scaled on the keys' outlier channels.
 #include <benchmark/benchmark.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "../sized_buffers.h"
 
 namespace {
 
@@ -103,8 +104,10 @@ struct Scenario {
   ~Scenario() { kvc_context_free(ctx); }
 
   kvc_status compress(size_t* size, kvc_metrics* m) {
-    return kvc_compress_with_queries(ctx, &params, &shape, keys.data(), kvc_sized::nbytes(keys), values.data(), kvc_sized::nbytes(values), &query_shape,
-                                     queries.data(), kvc_sized::nbytes(queries), blob.data(), blob.size(), size, m);
+    return kvc_compress_with_queries(ctx, &params, &shape, keys.data(), kvc_sized::nbytes(keys),
+                                     values.data(), kvc_sized::nbytes(values), &query_shape,
+                                     queries.data(), kvc_sized::nbytes(queries), blob.data(),
+                                     blob.size(), size, m);
   }
 };
 

@@ -1,7 +1,6 @@
 // conformance_runner.cpp: replays conformance/manifest.json through the C API: every valid vector
 // decodes to the manifest's bytes, every invalid one fails verify and decompress with its status.
 #include <kvc/kvc.h>
-#include "../sized_buffers.h"
 
 #include <cstdio>
 #include <cstring>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "sha256.h"
 
 namespace {
@@ -42,8 +42,9 @@ void check_positions_and_mask(kvc_context* ctx, const kvc_decompress_params& p,
   const auto want_positions = d.at("positions").get<std::vector<uint32_t>>();
   std::vector<uint32_t> counts(want_counts.size()), positions(want_positions.size());
   size_t n = 0;
-  if (kvc_decompress_positions(ctx, &p, blob.data(), blob.size(), counts.data(), kvc_sized::nbytes(counts), positions.data(),
-                               positions.size(), &n) != KVC_OK ||
+  if (kvc_decompress_positions(ctx, &p, blob.data(), blob.size(), counts.data(),
+                               kvc_sized::nbytes(counts), positions.data(), positions.size(),
+                               &n) != KVC_OK ||
       n != positions.size() || counts != want_counts || positions != want_positions) {
     fail(what + ": kept positions differ");
   }

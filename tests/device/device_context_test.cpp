@@ -4,7 +4,6 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 
 #include <cmath>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 #include "backend/plugin_abi.h"
 
@@ -111,8 +111,9 @@ std::vector<unsigned char> compress_at(kvc_context* ctx, const kvc_compress_para
                                        const void* queries = nullptr) {
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &shape));
   size_t size = 0;
-  const kvc_status st = kvc_compress_with_queries(ctx, &p, &shape, keys, kvc_sized::extent(&shape), values, kvc_sized::extent(&shape), qs, queries, kvc_sized::query_extent(qs, &shape),
-                                                  blob.data(), blob.size(), &size, nullptr);
+  const kvc_status st = kvc_compress_with_queries(
+      ctx, &p, &shape, keys, kvc_sized::extent(&shape), values, kvc_sized::extent(&shape), qs,
+      queries, kvc_sized::query_extent(qs, &shape), blob.data(), blob.size(), &size, nullptr);
   EXPECT_EQ(st, KVC_OK) << kvc_context_last_error(ctx);
   blob.resize(st == KVC_OK ? size : 0);
   return blob;
@@ -329,14 +330,16 @@ TEST(DeviceContext, NonFiniteInputFailsAsOnTheCpu) {
   kvc_api_test::Context cpu;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
   size_t size = 0;
-  EXPECT_EQ(kvc_compress(cpu, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), blob.data(),
-                         blob.size(), &size, nullptr),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(cpu, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), blob.data(), blob.size(), &size, nullptr),
+      KVC_ERR_INVALID_ARGUMENT);
   DeviceContext device;
   const DeviceBuffer keys(c.keys), values(c.values);
-  EXPECT_EQ(kvc_compress(device, &p, &c.shape, keys.get(), kvc_sized::extent(&c.shape), values.get(), kvc_sized::extent(&c.shape), blob.data(), blob.size(),
-                         &size, nullptr),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(device, &p, &c.shape, keys.get(), kvc_sized::extent(&c.shape), values.get(),
+                   kvc_sized::extent(&c.shape), blob.data(), blob.size(), &size, nullptr),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(kvc_context_last_error(device), "layer 0 values hold a NaN"));
   // Lossless keeps any value, on the device too.
   expect_same_bytes(c, params(16, 16, 32, 0));
@@ -369,13 +372,15 @@ TEST(DeviceContext, BenchmarkAndValidateTakeHostMemory) {
   kvc_benchmark_result on_cpu{}, on_device{};
   on_cpu.struct_size = on_device.struct_size = sizeof on_cpu;
   kvc_api_test::Context cpu;
-  ASSERT_EQ(kvc_benchmark(cpu, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, nullptr, 0, 3,
-                          &on_cpu),
-            KVC_OK);
+  ASSERT_EQ(
+      kvc_benchmark(cpu, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                    kvc_sized::nbytes(c.values), nullptr, nullptr, 0, 3, &on_cpu),
+      KVC_OK);
   DeviceContext device;
-  ASSERT_EQ(kvc_benchmark(device, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), nullptr, nullptr, 0, 3,
-                          &on_device),
-            KVC_OK)
+  ASSERT_EQ(
+      kvc_benchmark(device, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                    kvc_sized::nbytes(c.values), nullptr, nullptr, 0, 3, &on_device),
+      KVC_OK)
       << kvc_context_last_error(device);
   EXPECT_EQ(on_device.compressed_bytes, on_cpu.compressed_bytes);
   EXPECT_EQ(on_device.quality_passed, on_cpu.quality_passed);
@@ -384,7 +389,8 @@ TEST(DeviceContext, BenchmarkAndValidateTakeHostMemory) {
       compress_at(cpu, p, c.shape, c.keys.data(), c.values.data());
   kvc_validation v{};
   v.struct_size = sizeof v;
-  EXPECT_EQ(kvc_validate(device, nullptr, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
+  EXPECT_EQ(kvc_validate(device, nullptr, nullptr, &c.shape, c.keys.data(),
+                         kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values),
                          nullptr, nullptr, 0, blob.data(), blob.size(), &v),
             KVC_OK)
       << kvc_context_last_error(device);
@@ -410,8 +416,9 @@ TEST(DeviceContext, SeparateContextsRunInParallel) {
       for (int round = 0; round < 3; ++round) {
         std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
         size_t size = 0;
-        ok = ok && kvc_compress(device, &p, &c.shape, keys.get(), kvc_sized::extent(&c.shape), values.get(), kvc_sized::extent(&c.shape), blob.data(),
-                                blob.size(), &size, nullptr) == KVC_OK;
+        ok = ok && kvc_compress(device, &p, &c.shape, keys.get(), kvc_sized::extent(&c.shape),
+                                values.get(), kvc_sized::extent(&c.shape), blob.data(), blob.size(),
+                                &size, nullptr) == KVC_OK;
         blob.resize(size);
         ok = ok && blob == expected;
         const size_t bytes = decoded.keys.size();
@@ -450,9 +457,10 @@ TEST(DeviceContext, TheDeviceDidTheWorkAndFreedItsMemory) {
   DeviceContext device;
   std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
   size_t size = 0;
-  EXPECT_EQ(kvc_compress(device, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), blob.data(),
-                         blob.size(), &size, nullptr),
-            KVC_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      kvc_compress(device, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), blob.data(), blob.size(), &size, nullptr),
+      KVC_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(contains(kvc_context_last_error(device), "not device memory"));
 }
 

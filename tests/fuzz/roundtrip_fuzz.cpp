@@ -1,7 +1,6 @@
 // roundtrip_fuzz.cpp: libFuzzer target: a small cache and params from the input, compressed and
 // back.
 #include <kvc/kvc.h>
-#include "../sized_buffers.h"
 
 #include <cfloat>
 #include <cmath>
@@ -10,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "fuzz_common.h"
 
 namespace {
@@ -99,8 +99,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvc_fuzz::expect(bound > 0, "kvc_compress_bound rejects a valid shape");
   std::vector<unsigned char> blob(bound);
   size_t blob_bytes = 0;
-  kvc_status status = kvc_compress(ctx, &p, &s, keys.data(), kvc_sized::nbytes(keys), values.data(), kvc_sized::nbytes(values), blob.data(),
-                                   blob.size(), &blob_bytes, nullptr);
+  kvc_status status =
+      kvc_compress(ctx, &p, &s, keys.data(), kvc_sized::nbytes(keys), values.data(),
+                   kvc_sized::nbytes(values), blob.data(), blob.size(), &blob_bytes, nullptr);
   kvc_fuzz::check_status(status, "kvc_compress", ctx);
   kvc_fuzz::expect(status != KVC_ERR_BUFFER_TOO_SMALL, "kvc_compress_bound is too small");
   if (status != KVC_OK) {

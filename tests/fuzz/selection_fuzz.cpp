@@ -1,7 +1,6 @@
 // selection_fuzz.cpp: libFuzzer target: a small cache, queries and token-selection params from the
 // input, compressed and back; the kept tokens obey the policy's bounds and decode consistently.
 #include <kvc/kvc.h>
-#include "../sized_buffers.h"
 
 #include <algorithm>
 #include <cfloat>
@@ -11,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "fuzz_common.h"
 
 namespace {
@@ -156,9 +156,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t blob_bytes = 0;
   kvc_metrics metrics;
   metrics.struct_size = sizeof metrics;
-  kvc_status status =
-      kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), kvc_sized::nbytes(k.keys), k.values.data(), kvc_sized::nbytes(k.values), &k.query_shape,
-                                k.queries.data(), kvc_sized::nbytes(k.queries), blob.data(), blob.size(), &blob_bytes, &metrics);
+  kvc_status status = kvc_compress_with_queries(
+      ctx, &p, &s, k.keys.data(), kvc_sized::nbytes(k.keys), k.values.data(),
+      kvc_sized::nbytes(k.values), &k.query_shape, k.queries.data(), kvc_sized::nbytes(k.queries),
+      blob.data(), blob.size(), &blob_bytes, &metrics);
   kvc_fuzz::check_status(status, "kvc_compress_with_queries", ctx);
   if (status != KVC_OK) {
     kvc_fuzz::expect(status == KVC_ERR_INVALID_ARGUMENT &&
@@ -170,9 +171,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvc_fuzz::expect(blob_bytes <= bound, "kvc_compress_with_queries wrote past its bound");
   std::vector<unsigned char> again(bound);
   size_t again_bytes = 0;
-  status = kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), kvc_sized::nbytes(k.keys), k.values.data(), kvc_sized::nbytes(k.values), &k.query_shape,
-                                     k.queries.data(), kvc_sized::nbytes(k.queries), again.data(), again.size(), &again_bytes,
-                                     nullptr);
+  status = kvc_compress_with_queries(ctx, &p, &s, k.keys.data(), kvc_sized::nbytes(k.keys),
+                                     k.values.data(), kvc_sized::nbytes(k.values), &k.query_shape,
+                                     k.queries.data(), kvc_sized::nbytes(k.queries), again.data(),
+                                     again.size(), &again_bytes, nullptr);
   kvc_fuzz::expect(status == KVC_OK && again_bytes == blob_bytes &&
                        std::memcmp(again.data(), blob.data(), blob_bytes) == 0,
                    "the same input compressed to different bytes");
@@ -189,8 +191,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint32_t> counts(s.num_layers);
   std::vector<uint32_t> positions(size_t{s.num_layers} * s.num_kv_heads * s.num_tokens);
   size_t positions_count = 0;
-  status = kvc_decompress_positions(ctx, nullptr, blob.data(), blob_bytes, counts.data(), kvc_sized::nbytes(counts),
-                                    positions.data(), positions.size(), &positions_count);
+  status = kvc_decompress_positions(ctx, nullptr, blob.data(), blob_bytes, counts.data(),
+                                    kvc_sized::nbytes(counts), positions.data(), positions.size(),
+                                    &positions_count);
   kvc_fuzz::expect(status == KVC_OK, "kvc_decompress_positions fails on a fresh blob");
   uint64_t kept_total = 0;
   size_t at = 0;

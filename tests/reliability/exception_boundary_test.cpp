@@ -3,13 +3,13 @@
 // allocations in turn, returns a status.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 #include "reliability/fault_loop.h"
 #include "reliability/reliability_helpers.h"
@@ -51,8 +51,9 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   fault_loop(
       "kvc_compress", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), dst.data(),
-                            dst.size(), &size, nullptr);
+        return kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                            c.values.data(), kvc_sized::nbytes(c.values), dst.data(), dst.size(),
+                            &size, nullptr);
       },
       usable);
 
@@ -104,8 +105,10 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   fault_loop(
       "kvc_quality_compare", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_quality_compare(ctx, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), &c.shape,
-                                   decoded.keys.data(), kvc_sized::nbytes(decoded.keys), decoded.values.data(), kvc_sized::nbytes(decoded.values), &q);
+        return kvc_quality_compare(ctx, nullptr, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                                   c.values.data(), kvc_sized::nbytes(c.values), &c.shape,
+                                   decoded.keys.data(), kvc_sized::nbytes(decoded.keys),
+                                   decoded.values.data(), kvc_sized::nbytes(decoded.values), &q);
       },
       usable);
 
@@ -114,7 +117,8 @@ TEST(ExceptionBoundary, EveryEntryPointTurnsAForeignExceptionIntoAStatus) {
   fault_loop(
       "kvc_cache_save", Fault::Foreign, false, kAllowed,
       [&] {
-        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), "m");
+        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                              c.values.data(), kvc_sized::nbytes(c.values), "m");
       },
       usable);
   kvc_cache* cache = nullptr;

@@ -4,7 +4,6 @@
 // ASan build) and the context works afterwards.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
-#include "../sized_buffers.h"
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../sized_buffers.h"
 #include "api/api_helpers.h"
 #include "reliability/fault_loop.h"
 #include "reliability/reliability_helpers.h"
@@ -68,8 +68,10 @@ TEST_P(OutOfMemory, EveryCallReportsItAndTheContextStaysUsable) {
     size_t size = 0;
     fault_loop(("compress " + s.name).c_str(), Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
                [&] {
-                 return kvc_compress(ctx, &f.params, &f.cache.shape, f.cache.keys.data(), kvc_sized::nbytes(f.cache.keys),
-                                     f.cache.values.data(), kvc_sized::nbytes(f.cache.values), dst.data(), dst.size(), &size, nullptr);
+                 return kvc_compress(ctx, &f.params, &f.cache.shape, f.cache.keys.data(),
+                                     kvc_sized::nbytes(f.cache.keys), f.cache.values.data(),
+                                     kvc_sized::nbytes(f.cache.values), dst.data(), dst.size(),
+                                     &size, nullptr);
                },
                after);
 
@@ -91,8 +93,10 @@ TEST_P(OutOfMemory, EveryCallReportsItAndTheContextStaysUsable) {
                  kvc_context* cold = nullptr;
                  kvc_status st = kvc_context_create(nullptr, &cold, nullptr, 0);
                  if (st == KVC_OK) {
-                   st = kvc_compress(cold, &f.params, &f.cache.shape, f.cache.keys.data(), kvc_sized::nbytes(f.cache.keys),
-                                     f.cache.values.data(), kvc_sized::nbytes(f.cache.values), dst.data(), dst.size(), &size, nullptr);
+                   st = kvc_compress(cold, &f.params, &f.cache.shape, f.cache.keys.data(),
+                                     kvc_sized::nbytes(f.cache.keys), f.cache.values.data(),
+                                     kvc_sized::nbytes(f.cache.values), dst.data(), dst.size(),
+                                     &size, nullptr);
                  }
                  kvc_context_free(cold);
                  return st;
@@ -127,7 +131,8 @@ TEST_P(OutOfMemory, CacheLoadReportsItAndFreesEverything) {
   const Cache c = kvc_api_test::gaussian_cache(2, 2, 16, 32, KVC_DTYPE_BF16, 9);
   const std::string path =
       ::testing::TempDir() + "/kvc_oom_" + std::to_string(getpid()) + ".safetensors";
-  ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), "m"),
+  ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                           c.values.data(), kvc_sized::nbytes(c.values), "m"),
             KVC_OK);
   kvc_cache* cache = nullptr;
   fault_loop(
@@ -156,13 +161,15 @@ TEST_P(OutOfMemory, CacheSaveReportsItAndKeepsTheEarlierFiles) {
   const std::string stem = ::testing::TempDir() + "/kvc_oom_save_" + std::to_string(getpid());
   const std::string path = stem + ".safetensors", sidecar = stem + ".metadata.json";
   const std::string pid = std::to_string(getpid());
-  ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &earlier.shape, earlier.keys.data(), kvc_sized::nbytes(earlier.keys),
-                           earlier.values.data(), kvc_sized::nbytes(earlier.values), "m"),
+  ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &earlier.shape, earlier.keys.data(),
+                           kvc_sized::nbytes(earlier.keys), earlier.values.data(),
+                           kvc_sized::nbytes(earlier.values), "m"),
             KVC_OK);
   fault_loop(
       "cache save", Fault::BadAlloc, persistent, {KVC_ERR_OUT_OF_MEMORY},
       [&] {
-        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(), kvc_sized::nbytes(c.values), "m");
+        return kvc_cache_save(ctx, path.c_str(), &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys),
+                              c.values.data(), kvc_sized::nbytes(c.values), "m");
       },
       [&](kvc_status st) {
         EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + pid));
@@ -179,8 +186,9 @@ TEST_P(OutOfMemory, CacheSaveReportsItAndKeepsTheEarlierFiles) {
                   std::memcmp(kvc_cache_keys(loaded), expected.keys.data(), expected.keys.size()));
         kvc_cache_free(loaded);
         // Back to the earlier pair for the next call.
-        ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &earlier.shape, earlier.keys.data(), kvc_sized::nbytes(earlier.keys),
-                                 earlier.values.data(), kvc_sized::nbytes(earlier.values), "m"),
+        ASSERT_EQ(kvc_cache_save(ctx, path.c_str(), &earlier.shape, earlier.keys.data(),
+                                 kvc_sized::nbytes(earlier.keys), earlier.values.data(),
+                                 kvc_sized::nbytes(earlier.values), "m"),
                   KVC_OK);
       });
   std::remove(path.c_str());

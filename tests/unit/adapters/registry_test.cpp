@@ -1,4 +1,5 @@
-// registry_test.cpp: the built-in adapters against seed 000 and the models' published configs.
+// registry_test.cpp: the built-in adapters against the Awareness SDK model table and the models'
+// published configs.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -51,7 +52,7 @@ TEST(Registry, HoldsEverySeedModelWithItsThresholdAndAttention) {
     EXPECT_EQ(a->attention, row.attention);
     EXPECT_EQ(a->window_tokens, row.window);
     EXPECT_FLOAT_EQ(a->policy.attention_threshold, row.threshold);
-    EXPECT_NE(a->source.find("seed 000"), std::string::npos);
+    EXPECT_NE(a->source.find("Awareness SDK model table"), std::string::npos);
   }
 }
 

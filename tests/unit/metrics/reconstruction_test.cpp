@@ -1,9 +1,8 @@
 // reconstruction_test.cpp: RMSE, SNR, cosine and max error against hand-computed values; levels.
 #include "metrics/reconstruction.h"
 
-#include <kvc/kvc_tools.h>
-
 #include <gtest/gtest.h>
+#include <kvc/kvc_tools.h>
 
 #include <cmath>
 #include <cstdint>
@@ -97,10 +96,11 @@ TEST(Reconstruction, DTypesAndStridesMayDiffer) {
   shape.token_stride = token_stride;
   shape.head_stride = head_stride;
   shape.layer_stride = layer_elements;
-  const QualityReport r = compare_caches(cpu_backend(), test::view_of(a),
-                                         view_from_packed(shape, bk.data(), bk.size() * sizeof(bk[0]), bv.data(),
-                                                          bv.size() * sizeof(bv[0])),
-                                         {});
+  const QualityReport r =
+      compare_caches(cpu_backend(), test::view_of(a),
+                     view_from_packed(shape, bk.data(), bk.size() * sizeof(bk[0]), bv.data(),
+                                      bv.size() * sizeof(bv[0])),
+                     {});
   EXPECT_EQ(r.all.rmse, 0.0);
   EXPECT_EQ(r.level, QualityLevel::Excellent);
 }
