@@ -64,12 +64,18 @@ def _dtype_name(dtype):
     return text if text == "bfloat16" else np.dtype(text).name
 
 
+def _text(c_string):
+    """str of a C string (bytes or None): bytes that are not UTF-8 (a path or model name the
+    caller gave) become U+FFFD instead of raising UnicodeDecodeError."""
+    return c_string.decode("utf-8", "replace") if c_string else ""
+
+
 class KvcError(Exception):
     """A kvc call failed: ``status`` (int), ``status_name`` ("KVC_ERR_...") and ``message``."""
 
     def __init__(self, status, message=""):
         self.status = int(status)
-        self.status_name = _ffi.kvc_status_name(self.status).decode()
+        self.status_name = _text(_ffi.kvc_status_name(self.status))
         self.message = message
         super().__init__(f"{self.status_name}: {message}" if message else self.status_name)
 
@@ -109,7 +115,7 @@ class _Record:
             if name not in self._skip:
                 value = getattr(c_struct, name)
                 if isinstance(value, bytes):
-                    value = value.decode()
+                    value = _text(value)
                 object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
@@ -147,7 +153,7 @@ class Quality(_Record):
         super().__init__(c_struct)
         flags = c_struct.violations
         object.__setattr__(self, "passed", bool(c_struct.passed))
-        object.__setattr__(self, "level_name", _ffi.kvc_quality_level_name(self.level).decode())
+        object.__setattr__(self, "level_name", _text(_ffi.kvc_quality_level_name(self.level)))
         object.__setattr__(self, "violation_flags", flags)
         object.__setattr__(self, "violations", _flag_names(flags, _VIOLATIONS))
 
@@ -195,7 +201,7 @@ class AdapterInfo(_Record):
     def __init__(self, c_struct):
         super().__init__(c_struct)
         object.__setattr__(self, "attention_type_name",
-                           _ffi.kvc_attention_type_name(self.attention_type).decode())
+                           _text(_ffi.kvc_attention_type_name(self.attention_type)))
         object.__setattr__(self, "may_compress_keys", bool(c_struct.may_compress_keys))
         object.__setattr__(self, "is_builtin", bool(c_struct.is_builtin))
 
@@ -223,7 +229,7 @@ class CompressParams:
     def __getattr__(self, name):
         if name in self._field_names():
             value = getattr(self._c, name)
-            return value.decode() if isinstance(value, bytes) else value
+            return _text(value) if isinstance(value, bytes) else value
         raise AttributeError(f"CompressParams has no field {name!r}")
 
     def __setattr__(self, name, value):
@@ -470,7 +476,7 @@ class Context:
         reason = ctypes.create_string_buffer(512)
         status = _ffi.kvc_context_create(ctypes.byref(p), ctypes.byref(ptr), reason, len(reason))
         if status != _ffi.KVC_OK:
-            raise KvcError(status, reason.value.decode() or
+            raise KvcError(status, _text(reason.value) or
                            f"kvc_context_create(device={device!r}, device_index={device_index})")
         self._ptr = ptr
         self._progress = None
@@ -503,7 +509,7 @@ class Context:
         status = fn(self._ptr, *args)
         if status == _ffi.KVC_OK or status in allow:
             return status
-        raise KvcError(status, _ffi.kvc_context_last_error(self._ptr).decode())
+        raise KvcError(status, _text(_ffi.kvc_context_last_error(self._ptr)))
 
     def set_stream(self, stream):
         """A CUDA Context's stream: a torch.cuda.Stream, a cudaStream_t as an int, or None (the
@@ -726,7 +732,7 @@ class Context:
         """[layers, query_heads, n, head_dim] array of a query file (layer_<i>_query tensors)."""
         qf = ctypes.POINTER(_ffi.kvc_query_file)()
         self._call(_ffi.kvc_query_file_load, os.fsencode(path), ctypes.byref(qf))
-        where = os.fsdecode(path)
+        where = _text(os.fsencode(path))
         try:
             q = _versioned(_ffi.kvc_query_shape)
             layers = ctypes.c_uint32()
@@ -764,7 +770,7 @@ class Context:
         owns (bf16 as uint16)."""
         cache = ctypes.POINTER(_ffi.kvc_cache)()
         self._call(_ffi.kvc_cache_load, os.fsencode(path), ctypes.byref(cache))
-        where = os.fsdecode(path)
+        where = _text(os.fsencode(path))
         try:
             shape = _versioned(_ffi.kvc_cache_shape)
             _check(_ffi.kvc_cache_get_shape(cache, ctypes.byref(shape)),
@@ -780,7 +786,7 @@ class Context:
 
             keys = copy(_ffi.kvc_cache_keys(cache))
             values = copy(_ffi.kvc_cache_values(cache))
-            model_name = _ffi.kvc_cache_model_name(cache).decode()
+            model_name = _text(_ffi.kvc_cache_model_name(cache))
         finally:
             _ffi.kvc_cache_free(cache)
         return keys, values, model_name
@@ -929,7 +935,7 @@ def adapter_from_gguf(path, ctx=None):
 
 def version():
     """"MAJOR.MINOR.PATCH" of the loaded libkvc."""
-    return _ffi.kvc_version_string().decode()
+    return _text(_ffi.kvc_version_string())
 
 
 def device_count(kind="cpu"):

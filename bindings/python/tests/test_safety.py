@@ -1,7 +1,9 @@
 # test_safety.py: hostile input never reads out of bounds: every buffer goes to the library with
 # its byte size (API 0.2), so queries with too few layers and arrays smaller than their shape are
-# KVC_ERR_INVALID_ARGUMENT; a Context's failures carry the C reason.
+# KVC_ERR_INVALID_ARGUMENT; a Context's failures carry the C reason, decoded even where they are
+# not UTF-8.
 import ctypes
+import os
 
 import numpy as np
 import pytest
@@ -164,3 +166,29 @@ def test_context_creation_failure_carries_the_c_reason():
     with pytest.raises(kvc.KvcError) as e:
         kvc.Context(device=7)
     assert_invalid(e, "device 7")
+
+
+# ---- C strings that are not UTF-8 (0.1: UnicodeDecodeError escaped) ---------------------------
+
+
+def test_an_error_message_with_non_utf8_bytes_is_a_kvc_error(tmp_path):
+    path = os.path.join(os.fsencode(tmp_path), b"\xff\xfe-missing.safetensors")
+    for call in (kvc.load_cache, kvc.load_queries, kvc.adapter_from_gguf):
+        with pytest.raises(kvc.KvcError) as e:
+            call(path)
+        assert e.value.status == _ffi.KVC_ERR_IO
+        assert "\ufffd\ufffd-missing.safetensors" in e.value.message, e.value.message
+        str(e.value)
+
+
+def test_a_model_name_with_non_utf8_bytes_reads_back_replaced():
+    keys, values, _ = scene(layers=1)
+    params = kvc.CompressParams(key_bits=8, value_bits=8, model_name=b"\xffmodel\xfe")
+    assert params.model_name == "\ufffdmodel\ufffd"
+    blob = kvc.compress(keys, values, params)
+    assert kvc.inspect(blob).model_name == "\ufffdmodel\ufffd"
+    with kvc.Stats() as stats, kvc.Context() as ctx:
+        ctx.set_stats(stats)
+        ctx.compress(keys, values, params)
+        ctx.set_stats(None)
+        assert [m.model_name for m in stats.models()] == ["\ufffdmodel\ufffd"]
