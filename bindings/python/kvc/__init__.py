@@ -8,6 +8,7 @@ libkvc.so is found at run time: ``$KVC_LIBRARY``, next to this package, or the s
 import ctypes
 import json
 import os
+import threading
 import weakref
 
 import numpy as np
@@ -78,6 +79,17 @@ class KvcError(Exception):
         self.status_name = _text(_ffi.kvc_status_name(self.status))
         self.message = message
         super().__init__(f"{self.status_name}: {message}" if message else self.status_name)
+
+
+class _ClosedError(KvcError, ValueError):
+    """A call on a closed Context (a ValueError too, as before 0.2)."""
+
+    def __init__(self):
+        super().__init__(_ffi.KVC_ERR_INVALID_ARGUMENT, "the kvc Context is closed")
+
+
+_BUSY_MESSAGE = ("the context is in use by another call (another thread, or its own progress "
+                 "callback): a Context serves one call at a time")
 
 
 def _check(status, what=""):
@@ -465,8 +477,13 @@ def _bytes_arg(blob):
 
 
 class Context:
-    """A kvc_context: one thread at a time. Use ``with Context() as ctx:`` or call ``close()``;
-    the finalizer is only a safety net."""
+    """A kvc_context: one call at a time. Use ``with Context() as ctx:`` or call ``close()``;
+    the finalizer is only a safety net.
+
+    A call made while another call on the same Context runs (from another thread, or from its
+    own progress callback) raises KvcError with status KVC_ERR_BUSY and does nothing: give each
+    thread its own Context. ``close()`` during a call (from the progress callback, or from
+    another thread) frees the context when that call returns; later calls raise KvcError."""
 
     def __init__(self, device="cpu", device_index=0):
         p = _versioned(_ffi.kvc_context_params, _ffi.kvc_context_params_default)
@@ -479,6 +496,8 @@ class Context:
             raise KvcError(status, _text(reason.value) or
                            f"kvc_context_create(device={device!r}, device_index={device_index})")
         self._ptr = ptr
+        self._lock = threading.Lock()  # held during each C call and its last_error read
+        self._closing = False
         self._progress = None
         self._stats = None
         self._on_device = p.device == _ffi.KVC_DEVICE_CUDA
@@ -487,13 +506,26 @@ class Context:
 
     @property
     def closed(self):
-        return self._ptr is None
+        """True once close() was called (the context itself may be freed a call later)."""
+        return self._closing
 
     def close(self):
-        """Frees the context; further calls raise ValueError. Closing twice is a no-op."""
-        if self._ptr is not None:
-            self._finalizer()
-            self._ptr = None
+        """Frees the context; further calls raise KvcError (also a ValueError). Closing twice is
+        a no-op. Inside a call (its progress callback, or another thread) the context is freed
+        when that call returns."""
+        if self._closing:
+            return
+        self._closing = True
+        self._free_if_idle()
+
+    def _free_if_idle(self):
+        if self._closing and self._lock.acquire(blocking=False):
+            try:
+                if self._ptr is not None:
+                    self._finalizer()
+                    self._ptr = None
+            finally:
+                self._lock.release()
 
     def __enter__(self):
         return self
@@ -502,14 +534,26 @@ class Context:
         self.close()
 
     def _call(self, fn, *args, allow=()):
-        """fn(ctx, *args); raises KvcError (the message from kvc_context_last_error) unless it
-        returns KVC_OK or a status in ``allow``, which it returns."""
-        if self._ptr is None:
-            raise ValueError("the kvc Context is closed")
-        status = fn(self._ptr, *args)
-        if status == _ffi.KVC_OK or status in allow:
-            return status
-        raise KvcError(status, _text(_ffi.kvc_context_last_error(self._ptr)))
+        """fn(ctx, *args) under this Context's lock; raises KvcError (the message from
+        kvc_context_last_error) unless it returns KVC_OK or a status in ``allow``, which it
+        returns. KVC_ERR_BUSY when another call holds the lock."""
+        if self._closing:
+            raise _ClosedError()
+        if not self._lock.acquire(blocking=False):
+            raise KvcError(_ffi.KVC_ERR_BUSY, _BUSY_MESSAGE)
+        try:
+            if self._ptr is None:
+                raise _ClosedError()
+            status = fn(self._ptr, *args)
+            if status == _ffi.KVC_OK or status in allow:
+                return status
+            # After KVC_ERR_BUSY last_error belongs to the running call: never read it then.
+            message = _BUSY_MESSAGE if status == _ffi.KVC_ERR_BUSY else \
+                _text(_ffi.kvc_context_last_error(self._ptr))
+        finally:
+            self._lock.release()
+            self._free_if_idle()  # a close() that came during the call
+        raise KvcError(status, message)
 
     def set_stream(self, stream):
         """A CUDA Context's stream: a torch.cuda.Stream, a cudaStream_t as an int, or None (the
@@ -518,8 +562,9 @@ class Context:
         self._call(_ffi.kvc_context_set_stream, ctypes.c_void_p(handle or None))
 
     def set_progress(self, callback):
-        """callback(done, total) during compress/decompress; None clears it. It must not call
-        kvc on this context; an exception inside it is printed and ignored."""
+        """callback(done, total) during compress/decompress; None clears it. A kvc call on this
+        context from inside it raises KvcError (KVC_ERR_BUSY); ``close()`` there frees the
+        context when the running call returns. An exception inside it is printed and ignored."""
         fn = _ffi.kvc_progress_fn(lambda _user, done, total: callback(done, total)) \
             if callback else _ffi.kvc_progress_fn()
         self._call(_ffi.kvc_context_set_progress, fn, None)

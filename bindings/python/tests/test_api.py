@@ -41,8 +41,9 @@ def test_context_manager_closes_the_context(stories):
         assert ctx.inspect(blob).num_layers == keys.shape[0]
         assert not ctx.closed
     assert ctx.closed
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(kvc.KvcError, match="closed") as e:
         ctx.compress(keys, values)
+    assert isinstance(e.value, ValueError)  # as before 0.2
     ctx.close()  # closing twice does nothing
     other = kvc.Context()
     other.close()
