@@ -1,8 +1,14 @@
 # __init__.py: Pythonic kvc: contexts, numpy/torch buffers in and out, KvcError; thin over _ffi.
-"""kvc: compress LLM key/value caches (Python binding of libkvc's C API).
+"""kvc: compress LLM key/value caches (Python binding of libkvc's C API, kvc.h and kvc_tools.h).
 
 Arrays are [layers, kv_heads, tokens, head_dim] (or a list of per-layer [kv_heads, tokens,
 head_dim] arrays), float32 or float16, or bf16 carried as uint16 with ``dtype="bfloat16"``.
+Each goes to the library without a copy and with the bytes it may be read from (a view's span,
+cut where the memory that owns it ends), so an array smaller than its shape is a KvcError
+(KVC_ERR_INVALID_ARGUMENT), never a read out of bounds.
+
+A Context serves one call at a time: a call while another runs on it (another thread, or its
+own progress callback) raises KvcError with status KVC_ERR_BUSY; give each thread its own.
 libkvc.so is found at run time: ``$KVC_LIBRARY``, next to this package, or the system loader.
 """
 import ctypes
