@@ -159,18 +159,20 @@ def raw_compress(ctx, params, shape, dtype, keys, values, queries):
     _ffi.kvc_cache_shape_default(ctypes.byref(s), ctypes.sizeof(s))
     s.num_layers, s.num_kv_heads = shape["layers"], shape["kv_heads"]
     s.num_tokens, s.head_dim, s.dtype = shape["tokens"], shape["head_dim"], DTYPE_CODES[dtype]
-    q_shape, q_data = None, None
+    q_shape, q_data, q_size = None, None, 0
     if queries is not None:
         q_shape = _ffi.kvc_query_shape()
         _ffi.kvc_query_shape_default(ctypes.byref(q_shape), ctypes.sizeof(q_shape))
         q_shape.num_query_heads, q_shape.num_queries = queries.shape[0], queries.shape[1]
         q_shape.head_dim, q_shape.dtype = queries.shape[2], DTYPE_CODES[dtype]
         q_shape, q_data = ctypes.byref(q_shape), c_buffer(queries)
+        q_size = len(q_data)
     out = ctypes.create_string_buffer(_ffi.kvc_compress_bound(ctypes.byref(p), ctypes.byref(s)))
     n = ctypes.c_size_t()
-    st = _ffi.kvc_compress_with_queries(ctx._ptr, ctypes.byref(p), ctypes.byref(s),
-                                        c_buffer(keys), c_buffer(values), q_shape, q_data, out,
-                                        len(out), ctypes.byref(n), None)
+    k_data, v_data = c_buffer(keys), c_buffer(values)
+    st = _ffi.kvc_compress_with_queries(ctx._ptr, ctypes.byref(p), ctypes.byref(s), k_data,
+                                        len(k_data), v_data, len(v_data), q_shape, q_data,
+                                        q_size, out, len(out), ctypes.byref(n), None)
     if st != _ffi.KVC_OK:
         raise kvc.KvcError(st, _ffi.kvc_context_last_error(ctx._ptr).decode())
     return out.raw[:n.value]
@@ -207,14 +209,14 @@ def raw_positions(ctx, blob, p, layers):
     """(layer counts, positions) of kvc_decompress_positions for the layers p selects."""
     counts = (ctypes.c_uint32 * max(layers, 1))()
     need = ctypes.c_size_t()
-    st = _ffi.kvc_decompress_positions(ctx._ptr, ctypes.byref(p), blob, len(blob), counts, None,
-                                       0, ctypes.byref(need))
+    st = _ffi.kvc_decompress_positions(ctx._ptr, ctypes.byref(p), blob, len(blob), counts,
+                                       len(counts), None, 0, ctypes.byref(need))
     if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL:
         raw_call(ctx, lambda *_: st)
     positions = (ctypes.c_uint32 * max(need.value, 1))()
     n = ctypes.c_size_t()
     raw_call(ctx, _ffi.kvc_decompress_positions, ctypes.byref(p), blob, len(blob), counts,
-             positions, need.value, ctypes.byref(n))
+             len(counts), positions, need.value, ctypes.byref(n))
     return list(counts)[:layers], list(positions)[:n.value]
 
 

@@ -1,20 +1,27 @@
 # __init__.py: Pythonic kvc: contexts, numpy/torch buffers in and out, KvcError; thin over _ffi.
-"""kvc: compress LLM key/value caches (Python binding of libkvc's C API).
+"""kvc: compress LLM key/value caches (Python binding of libkvc's C API, kvc.h and kvc_tools.h).
 
 Arrays are [layers, kv_heads, tokens, head_dim] (or a list of per-layer [kv_heads, tokens,
 head_dim] arrays), float32 or float16, or bf16 carried as uint16 with ``dtype="bfloat16"``.
+Each goes to the library without a copy and with the bytes it may be read from (a view's span,
+cut where the memory that owns it ends), so an array smaller than its shape is a KvcError
+(KVC_ERR_INVALID_ARGUMENT), never a read out of bounds.
+
+A Context serves one call at a time: a call while another runs on it (another thread, or its
+own progress callback) raises KvcError with status KVC_ERR_BUSY; give each thread its own.
 libkvc.so is found at run time: ``$KVC_LIBRARY``, next to this package, or the system loader.
 """
 import ctypes
 import json
 import os
+import threading
 import weakref
 
 import numpy as np
 
 from . import _ffi
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "KvcError", "Context", "CompressParams", "Metrics", "BlobInfo", "Quality", "version",
@@ -64,20 +71,37 @@ def _dtype_name(dtype):
     return text if text == "bfloat16" else np.dtype(text).name
 
 
+def _text(c_string):
+    """str of a C string (bytes or None): bytes that are not UTF-8 (a path or model name the
+    caller gave) become U+FFFD instead of raising UnicodeDecodeError."""
+    return c_string.decode("utf-8", "replace") if c_string else ""
+
+
 class KvcError(Exception):
     """A kvc call failed: ``status`` (int), ``status_name`` ("KVC_ERR_...") and ``message``."""
 
     def __init__(self, status, message=""):
         self.status = int(status)
-        self.status_name = _ffi.kvc_status_name(self.status).decode()
+        self.status_name = _text(_ffi.kvc_status_name(self.status))
         self.message = message
         super().__init__(f"{self.status_name}: {message}" if message else self.status_name)
 
 
-def _check(status, ctx_ptr=None, what=""):
+class _ClosedError(KvcError, ValueError):
+    """A call on a closed Context (a ValueError too, as before 0.2)."""
+
+    def __init__(self):
+        super().__init__(_ffi.KVC_ERR_INVALID_ARGUMENT, "the kvc Context is closed")
+
+
+_BUSY_MESSAGE = ("the context is in use by another call (another thread, or its own progress "
+                 "callback): a Context serves one call at a time")
+
+
+def _check(status, what=""):
+    """Raises KvcError(status, what) unless status is KVC_OK; for calls without a context."""
     if status != _ffi.KVC_OK:
-        message = _ffi.kvc_context_last_error(ctx_ptr).decode() if ctx_ptr else what
-        raise KvcError(status, message)
+        raise KvcError(status, what)
 
 
 def _set_field(c_struct, name, value):
@@ -109,7 +133,7 @@ class _Record:
             if name not in self._skip:
                 value = getattr(c_struct, name)
                 if isinstance(value, bytes):
-                    value = value.decode()
+                    value = _text(value)
                 object.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
@@ -147,7 +171,7 @@ class Quality(_Record):
         super().__init__(c_struct)
         flags = c_struct.violations
         object.__setattr__(self, "passed", bool(c_struct.passed))
-        object.__setattr__(self, "level_name", _ffi.kvc_quality_level_name(self.level).decode())
+        object.__setattr__(self, "level_name", _text(_ffi.kvc_quality_level_name(self.level)))
         object.__setattr__(self, "violation_flags", flags)
         object.__setattr__(self, "violations", _flag_names(flags, _VIOLATIONS))
 
@@ -195,7 +219,7 @@ class AdapterInfo(_Record):
     def __init__(self, c_struct):
         super().__init__(c_struct)
         object.__setattr__(self, "attention_type_name",
-                           _ffi.kvc_attention_type_name(self.attention_type).decode())
+                           _text(_ffi.kvc_attention_type_name(self.attention_type)))
         object.__setattr__(self, "may_compress_keys", bool(c_struct.may_compress_keys))
         object.__setattr__(self, "is_builtin", bool(c_struct.is_builtin))
 
@@ -223,7 +247,7 @@ class CompressParams:
     def __getattr__(self, name):
         if name in self._field_names():
             value = getattr(self._c, name)
-            return value.decode() if isinstance(value, bytes) else value
+            return _text(value) if isinstance(value, bytes) else value
         raise AttributeError(f"CompressParams has no field {name!r}")
 
     def __setattr__(self, name, value):
@@ -250,8 +274,54 @@ class CompressParams:
 # ---- Buffers: numpy arrays and torch CPU tensors, never copied -----------------------------
 
 
+def _numpy_owner_end(array):
+    """End address of the memory that owns a numpy array's data (the array at the root of its
+    ``base`` chain, or the buffer object there); None when nothing there says how large it is."""
+    owner = array
+    while getattr(owner, "base", None) is not None and (
+            isinstance(owner, np.ndarray) or hasattr(owner, "__array_interface__")):
+        owner = owner.base  # views, and as_strided's interface holder, lead to the owner
+    if isinstance(owner, np.ndarray):
+        return _byte_bounds(owner)[1]
+    try:
+        with memoryview(owner) as view:
+            if not view.contiguous or view.nbytes == 0:
+                return None
+            start = np.frombuffer(view, np.uint8).__array_interface__["data"][0]
+            return start + view.nbytes
+    except (TypeError, ValueError, BufferError):
+        return None
+
+
+def _byte_bounds(array):
+    bounds = getattr(np, "byte_bounds", None)  # numpy < 2; numpy 2 moved it to np.lib
+    if bounds is None:
+        from numpy.lib.array_utils import byte_bounds as bounds
+    return bounds(array)
+
+
+def _numpy_size(array, ptr):
+    """Bytes of memory at ptr the library may read for this array: the view's own span, cut
+    where the memory that owns it ends (a hostile as_strided view can reach past that)."""
+    end = _byte_bounds(array)[1]
+    owner_end = _numpy_owner_end(array)
+    if owner_end is not None and ptr <= owner_end:
+        end = min(end, owner_end)
+    return max(end - ptr, 0)
+
+
+def _torch_size(tensor):
+    """As _numpy_size, for a torch tensor: its span, cut at the end of its storage."""
+    span = (sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride())) + 1) \
+        * tensor.element_size()
+    storage = tensor.untyped_storage()
+    reach = storage.data_ptr() + storage.nbytes() - tensor.data_ptr()
+    return max(min(span, reach), 0)
+
+
 class _Tensor:
-    """Pointer, dims, strides (elements) and kvc dtype of one caller array; keeps it alive."""
+    """Pointer, byte size, dims, strides (elements) and kvc dtype of one caller array; keeps it
+    alive. ``nbytes`` is what the library may read from ``ptr`` (it checks it against the shape)."""
 
     def __init__(self, obj, dtype, what, on_device=False):
         self.owner = obj
@@ -291,6 +361,7 @@ class _Tensor:
         self.dtype = _DTYPES[type_name]
         if 0 in self.shape:  # nothing to address: let the library judge the dims
             self.strides = (0,) * len(self.shape)
+            self.nbytes = 0
             return
         if self.shape and self.shape[-1] > 1 and self.strides[-1] != 1:
             raise ValueError(f"{what}: the last axis (head_dim) must be contiguous; got strides "
@@ -298,6 +369,7 @@ class _Tensor:
         for n, s in zip(self.shape[:-1], self.strides[:-1]):
             if n > 1 and s <= 0:
                 raise ValueError(f"{what}: strides {self.strides} (in elements) must be positive")
+        self.nbytes = _torch_size(obj) if is_torch else _numpy_size(obj, self.ptr)
 
     def c_strides(self):
         """Strides of the leading axes for kvc_cache_shape; 0 (packed) where an axis has size 1."""
@@ -330,47 +402,62 @@ def _shape(tensors, num_layers, per_layer, what):
     return s
 
 
-def _cache(keys, values, dtype, what, on_device=False):
-    """(shape, keys pointer or layer array, values pointer or layer array, per_layer, owners);
-    on_device: the tensors must be torch CUDA tensors."""
-    if isinstance(keys, (list, tuple)) != isinstance(values, (list, tuple)):
-        raise TypeError(f"{what}: keys and values must both be arrays or both be lists")
-    if isinstance(keys, (list, tuple)):
-        if len(keys) != len(values) or not keys:
-            raise ValueError(f"{what}: keys and values must be non-empty lists of equal length")
-        ks = [_Tensor(k, dtype, f"keys[{i}]", on_device) for i, k in enumerate(keys)]
-        vs = [_Tensor(v, dtype, f"values[{i}]", on_device) for i, v in enumerate(values)]
-        shape = _shape(ks + vs, len(ks), True, what)
-        key_ptrs = (ctypes.c_void_p * len(ks))(*[t.ptr for t in ks])
-        value_ptrs = (ctypes.c_void_p * len(vs))(*[t.ptr for t in vs])
-        return shape, key_ptrs, value_ptrs, True, ks + vs
-    k, v = _Tensor(keys, dtype, "keys", on_device), _Tensor(values, dtype, "values", on_device)
-    return _shape([k, v], 0, False, what), k.ptr, v.ptr, False, [k, v]
+class _Cache:
+    """The kvc_cache_shape and buffers of caller keys and values, as the C calls take them:
+    ``keys``/``values`` a pointer and ``keys_size``/``values_size`` its bytes, or with
+    ``per_layer`` arrays of one pointer and one size per layer. Keeps the arrays alive."""
+
+    def __init__(self, keys, values, dtype, what, on_device=False):
+        if isinstance(keys, (list, tuple)) != isinstance(values, (list, tuple)):
+            raise TypeError(f"{what}: keys and values must both be arrays or both be lists")
+        self.per_layer = isinstance(keys, (list, tuple))
+        if self.per_layer:
+            if len(keys) != len(values) or not keys:
+                raise ValueError(f"{what}: keys and values must be non-empty lists of equal "
+                                 f"length")
+            ks = [_Tensor(k, dtype, f"keys[{i}]", on_device) for i, k in enumerate(keys)]
+            vs = [_Tensor(v, dtype, f"values[{i}]", on_device) for i, v in enumerate(values)]
+            self.shape = _shape(ks + vs, len(ks), True, what)
+            self.num_layers = len(ks)
+            self.keys = (ctypes.c_void_p * len(ks))(*[t.ptr for t in ks])
+            self.keys_size = (ctypes.c_size_t * len(ks))(*[t.nbytes for t in ks])
+            self.values = (ctypes.c_void_p * len(vs))(*[t.ptr for t in vs])
+            self.values_size = (ctypes.c_size_t * len(vs))(*[t.nbytes for t in vs])
+            self._owners = ks + vs
+        else:
+            k = _Tensor(keys, dtype, "keys", on_device)
+            v = _Tensor(values, dtype, "values", on_device)
+            self.shape = _shape([k, v], 0, False, what)
+            self.keys, self.keys_size, self.values, self.values_size = \
+                k.ptr, k.nbytes, v.ptr, v.nbytes
+            self._owners = [k, v]
 
 
-def _queries(queries, dtype=None):
-    """(kvc_query_shape, pointer, owner) of queries: [layers, query_heads, n, head_dim] (one set
-    per layer) or [query_heads, n, head_dim] (one set for every layer); None gives (None, None,
-    None). Non-contiguous input is copied to a contiguous array."""
-    if queries is None:
-        return None, None, None
-    if type(queries).__module__.split(".")[0] == "torch":
-        queries = queries.contiguous()
-    elif isinstance(queries, np.ndarray):
-        queries = np.ascontiguousarray(queries)
-    t = _Tensor(queries, dtype, "queries")
-    if len(t.shape) not in (3, 4):
-        raise ValueError(f"queries: expected [layers, query_heads, n, head_dim] or [query_heads, "
-                         f"n, head_dim], got shape {tuple(t.shape)}")
-    q = _versioned(_ffi.kvc_query_shape, _ffi.kvc_query_shape_default)
-    q.num_query_heads, q.num_queries, q.head_dim = (int(x) for x in t.shape[-3:])
-    q.dtype = t.dtype
-    q.per_layer = 1 if len(t.shape) == 4 else 0
-    return q, t.ptr, t
+class _Queries:
+    """kvc_query_shape, pointer and byte size of queries: [layers, query_heads, n, head_dim]
+    (one set per layer) or [query_heads, n, head_dim] (one set for every layer); None gives
+    no shape, a NULL pointer and size 0. Non-contiguous input is copied to a contiguous array."""
 
+    def __init__(self, queries, dtype=None):
+        self.shape, self.ptr, self.nbytes, self._owner = None, None, 0, None
+        if queries is None:
+            return
+        if type(queries).__module__.split(".")[0] == "torch":
+            queries = queries.contiguous()
+        elif isinstance(queries, np.ndarray):
+            queries = np.ascontiguousarray(queries)
+        t = self._owner = _Tensor(queries, dtype, "queries")
+        if len(t.shape) not in (3, 4):
+            raise ValueError(f"queries: expected [layers, query_heads, n, head_dim] or "
+                             f"[query_heads, n, head_dim], got shape {tuple(t.shape)}")
+        q = self.shape = _versioned(_ffi.kvc_query_shape, _ffi.kvc_query_shape_default)
+        q.num_query_heads, q.num_queries, q.head_dim = (int(x) for x in t.shape[-3:])
+        q.dtype = t.dtype
+        q.per_layer = 1 if len(t.shape) == 4 else 0
+        self.ptr, self.nbytes = t.ptr, t.nbytes
 
-def _qref(qshape):
-    return ctypes.byref(qshape) if qshape is not None else None
+    def ref(self):
+        return ctypes.byref(self.shape) if self.shape is not None else None
 
 
 def _adapter_handle(name):
@@ -396,17 +483,27 @@ def _bytes_arg(blob):
 
 
 class Context:
-    """A kvc_context: one thread at a time. Use ``with Context() as ctx:`` or call ``close()``;
-    the finalizer is only a safety net."""
+    """A kvc_context: one call at a time. Use ``with Context() as ctx:`` or call ``close()``;
+    the finalizer is only a safety net.
+
+    A call made while another call on the same Context runs (from another thread, or from its
+    own progress callback) raises KvcError with status KVC_ERR_BUSY and does nothing: give each
+    thread its own Context. ``close()`` during a call (from the progress callback, or from
+    another thread) frees the context when that call returns; later calls raise KvcError."""
 
     def __init__(self, device="cpu", device_index=0):
         p = _versioned(_ffi.kvc_context_params, _ffi.kvc_context_params_default)
         p.device = _device(device)
         p.device_index = device_index
         ptr = ctypes.POINTER(_ffi.kvc_context)()
-        _check(_ffi.kvc_context_create(ctypes.byref(p), ctypes.byref(ptr)),
-               what=f"kvc_context_create(device={device!r}, device_index={device_index})")
+        reason = ctypes.create_string_buffer(512)
+        status = _ffi.kvc_context_create(ctypes.byref(p), ctypes.byref(ptr), reason, len(reason))
+        if status != _ffi.KVC_OK:
+            raise KvcError(status, _text(reason.value) or
+                           f"kvc_context_create(device={device!r}, device_index={device_index})")
         self._ptr = ptr
+        self._lock = threading.Lock()  # held during each C call and its last_error read
+        self._closing = False
         self._progress = None
         self._stats = None
         self._on_device = p.device == _ffi.KVC_DEVICE_CUDA
@@ -415,13 +512,26 @@ class Context:
 
     @property
     def closed(self):
-        return self._ptr is None
+        """True once close() was called (the context itself may be freed a call later)."""
+        return self._closing
 
     def close(self):
-        """Frees the context; further calls raise ValueError. Closing twice is a no-op."""
-        if self._ptr is not None:
-            self._finalizer()
-            self._ptr = None
+        """Frees the context; further calls raise KvcError (also a ValueError). Closing twice is
+        a no-op. Inside a call (its progress callback, or another thread) the context is freed
+        when that call returns."""
+        if self._closing:
+            return
+        self._closing = True
+        self._free_if_idle()
+
+    def _free_if_idle(self):
+        if self._closing and self._lock.acquire(blocking=False):
+            try:
+                if self._ptr is not None:
+                    self._finalizer()
+                    self._ptr = None
+            finally:
+                self._lock.release()
 
     def __enter__(self):
         return self
@@ -429,55 +539,77 @@ class Context:
     def __exit__(self, *exc):
         self.close()
 
-    def _handle(self):
-        if self._ptr is None:
-            raise ValueError("the kvc Context is closed")
-        return self._ptr
+    def _call(self, fn, *args, allow=()):
+        """fn(ctx, *args) under this Context's lock; raises KvcError (the message from
+        kvc_context_last_error) unless it returns KVC_OK or a status in ``allow``, which it
+        returns. KVC_ERR_BUSY when another call holds the lock."""
+        if self._closing:
+            raise _ClosedError()
+        if not self._lock.acquire(blocking=False):
+            raise KvcError(_ffi.KVC_ERR_BUSY, _BUSY_MESSAGE)
+        try:
+            if self._ptr is None:
+                raise _ClosedError()
+            status = fn(self._ptr, *args)
+            if status == _ffi.KVC_OK or status in allow:
+                return status
+            # After KVC_ERR_BUSY last_error belongs to the running call: never read it then.
+            message = _BUSY_MESSAGE if status == _ffi.KVC_ERR_BUSY else \
+                _text(_ffi.kvc_context_last_error(self._ptr))
+        finally:
+            self._lock.release()
+            self._free_if_idle()  # a close() that came during the call
+        raise KvcError(status, message)
 
     def set_stream(self, stream):
         """A CUDA Context's stream: a torch.cuda.Stream, a cudaStream_t as an int, or None (the
         default stream). A CPU Context accepts only None."""
         handle = getattr(stream, "cuda_stream", stream)
-        _check(_ffi.kvc_context_set_stream(self._handle(), ctypes.c_void_p(handle or None)),
-               self._ptr)
+        self._call(_ffi.kvc_context_set_stream, ctypes.c_void_p(handle or None))
 
     def set_progress(self, callback):
-        """callback(done, total) during compress/decompress; None clears it. It must not call
-        kvc on this context; an exception inside it is printed and ignored."""
+        """callback(done, total) during compress/decompress; None clears it. A kvc call on this
+        context from inside it raises KvcError (KVC_ERR_BUSY); ``close()`` there frees the
+        context when the running call returns. An exception inside it is printed and ignored."""
         fn = _ffi.kvc_progress_fn(lambda _user, done, total: callback(done, total)) \
             if callback else _ffi.kvc_progress_fn()
-        _check(_ffi.kvc_context_set_progress(self._handle(), fn, None), self._ptr)
+        self._call(_ffi.kvc_context_set_progress, fn, None)
         self._progress = fn
 
     def compress_with_metrics(self, keys, values, params=None, dtype=None, queries=None):
         """Compresses keys and values into one .kvc blob; returns (bytes, Metrics).
         ``queries`` ([layers, query_heads, n, head_dim], or [query_heads, n, head_dim] for every
         layer) drive ``selection="attention"`` and the metrics' attention coverage; with queries
-        keys and values must be [layers, ...] arrays, not lists."""
-        ptr = self._handle()
-        shape, k, v, per_layer, _owners = _cache(keys, values, dtype, "compress", self._on_device)
-        qshape, qptr, _qowner = _queries(queries)
-        if qshape is not None and per_layer:
+        keys and values must be [layers, ...] arrays, not lists. Per-layer queries need as many
+        layers as the cache (else KvcError, KVC_ERR_INVALID_ARGUMENT)."""
+        c = _Cache(keys, values, dtype, "compress", self._on_device)
+        q = _Queries(queries)
+        if q.shape is not None and c.per_layer:
             raise TypeError("compress: queries need [layers, kv_heads, tokens, head_dim] arrays, "
                             "not per-layer lists")
         p = (params if params is not None else CompressParams())._c
         metrics = _versioned(_ffi.kvc_metrics)
-        capacity = _ffi.kvc_compress_bound(ctypes.byref(p), ctypes.byref(shape))
+        capacity = _ffi.kvc_compress_bound(ctypes.byref(p), ctypes.byref(c.shape))
         n = ctypes.c_size_t()
         while True:  # a bound of 0 (invalid params) makes the call name the problem
             out = ctypes.create_string_buffer(max(capacity, 1))
-            if per_layer:
-                st = _ffi.kvc_compress_layers(ptr, ctypes.byref(p), ctypes.byref(shape), k, v, out,
-                                              capacity, ctypes.byref(n), ctypes.byref(metrics))
+            if c.per_layer:
+                st = self._call(_ffi.kvc_compress_layers, ctypes.byref(p), ctypes.byref(c.shape),
+                                c.num_layers, c.keys, c.keys_size, c.values, c.values_size, out,
+                                capacity, ctypes.byref(n), ctypes.byref(metrics),
+                                allow=(_ffi.KVC_ERR_BUFFER_TOO_SMALL,))
             else:
-                st = _ffi.kvc_compress_with_queries(ptr, ctypes.byref(p), ctypes.byref(shape), k, v,
-                                                    _qref(qshape), qptr, out, capacity,
-                                                    ctypes.byref(n), ctypes.byref(metrics))
-            if st != _ffi.KVC_ERR_BUFFER_TOO_SMALL or n.value <= capacity:
-                break
+                st = self._call(_ffi.kvc_compress_with_queries, ctypes.byref(p),
+                                ctypes.byref(c.shape), c.keys, c.keys_size, c.values,
+                                c.values_size, q.ref(), q.ptr, q.nbytes, out, capacity,
+                                ctypes.byref(n), ctypes.byref(metrics),
+                                allow=(_ffi.KVC_ERR_BUFFER_TOO_SMALL,))
+            if st == _ffi.KVC_OK:
+                return out.raw[:n.value], Metrics(metrics)
+            if n.value <= capacity:
+                raise KvcError(st, f"compress: the library asked for {n.value} bytes after a "
+                                   f"bound of {capacity}")
             capacity = n.value
-        _check(st, ptr)
-        return out.raw[:n.value], Metrics(metrics)
 
     def compress(self, keys, values, params=None, dtype=None, queries=None):
         """Compresses keys and values into one .kvc blob (bytes)."""
@@ -487,13 +619,13 @@ class Context:
         """BlobInfo read from the blob's header and footer."""
         src, size, _owner = _bytes_arg(blob)
         info = _versioned(_ffi.kvc_blob_info)
-        _check(_ffi.kvc_inspect(self._handle(), src, size, ctypes.byref(info)), self._ptr)
+        self._call(_ffi.kvc_inspect, src, size, ctypes.byref(info))
         return BlobInfo(info)
 
     def verify(self, blob):
         """Raises KvcError unless every message and checksum of the blob is valid."""
         src, size, _owner = _bytes_arg(blob)
-        _check(_ffi.kvc_verify(self._handle(), src, size), self._ptr)
+        self._call(_ffi.kvc_verify, src, size)
 
     def _decompress_params(self, dtype=None, first_layer=0, num_layers=0, scatter=False):
         p = _versioned(_ffi.kvc_decompress_params, _ffi.kvc_decompress_params_default)
@@ -508,19 +640,18 @@ class Context:
     def kept_positions(self, blob, first_layer=0, num_layers=0):
         """Per decoded layer, a uint32 array [kv_heads, kept] of the kept tokens' source
         positions (ascending; every token when the blob has no selection)."""
-        ptr = self._handle()
         p = self._decompress_params(None, first_layer, num_layers)
         src, size, _owner = _bytes_arg(blob)
         info = self.inspect(blob)
         layers = num_layers or info.num_layers - first_layer
         counts = np.zeros(max(layers, 1), dtype=np.uint32)
         needed = ctypes.c_size_t()
-        _check(_ffi.kvc_decompress_positions(ptr, ctypes.byref(p), src, size, counts.ctypes.data,
-                                             None, 0, ctypes.byref(needed)), ptr)
+        self._call(_ffi.kvc_decompress_positions, ctypes.byref(p), src, size, counts.ctypes.data,
+                   counts.size, None, 0, ctypes.byref(needed),
+                   allow=(_ffi.KVC_ERR_BUFFER_TOO_SMALL,))
         flat = np.zeros(max(needed.value, 1), dtype=np.uint32)
-        _check(_ffi.kvc_decompress_positions(ptr, ctypes.byref(p), src, size, None,
-                                             flat.ctypes.data, flat.size, ctypes.byref(needed)),
-               ptr)
+        self._call(_ffi.kvc_decompress_positions, ctypes.byref(p), src, size, None, 0,
+                   flat.ctypes.data, flat.size, ctypes.byref(needed))
         out, offset = [], 0
         for count in counts[:layers]:
             n = int(count) * info.num_kv_heads
@@ -530,15 +661,14 @@ class Context:
 
     def kept_mask(self, blob, first_layer=0, num_layers=0):
         """bool array [layers, kv_heads, num_tokens]: True where a token was kept."""
-        ptr = self._handle()
         p = self._decompress_params(None, first_layer, num_layers)
         src, size, _owner = _bytes_arg(blob)
         info = self.inspect(blob)
         layers = num_layers or info.num_layers - first_layer
         mask = np.zeros((layers, info.num_kv_heads, info.num_tokens), dtype=np.uint8)
         n = ctypes.c_size_t()
-        _check(_ffi.kvc_decompress_mask(ptr, ctypes.byref(p), src, size, mask.ctypes.data,
-                                        mask.nbytes, ctypes.byref(n)), ptr)
+        self._call(_ffi.kvc_decompress_mask, ctypes.byref(p), src, size, mask.ctypes.data,
+                   mask.nbytes, ctypes.byref(n))
         return mask.astype(bool)
 
     def decompress(self, blob, dtype=None, first_layer=0, num_layers=0, scatter=False):
@@ -547,7 +677,6 @@ class Context:
         ``scatter=True`` restores the original length (zeros where tokens were evicted; see
         kept_mask); otherwise the kept tokens come back, as one array when every layer kept the
         same number and as lists of per-layer [kv_heads, kept, head_dim] arrays when not."""
-        ptr = self._handle()
         p = self._decompress_params(dtype, first_layer, num_layers, scatter)
         src, size, _owner = _bytes_arg(blob)
         info = self.inspect(blob)
@@ -575,8 +704,8 @@ class Context:
             values = np.empty(total, dtype=_NUMPY_OF[out_dtype])
             key_ptr, value_ptr, nbytes = keys.ctypes.data, values.ctypes.data, keys.nbytes
         n = ctypes.c_size_t()
-        _check(_ffi.kvc_decompress(ptr, ctypes.byref(p), src, size, key_ptr, value_ptr, nbytes,
-                                   ctypes.byref(n)), ptr)
+        self._call(_ffi.kvc_decompress, ctypes.byref(p), src, size, key_ptr, value_ptr, nbytes,
+                   ctypes.byref(n))
         if len(set(counts)) <= 1:
             dims = (layers, heads, counts[0] if counts else 0, dim)
             return keys.reshape(dims), values.reshape(dims)
@@ -608,63 +737,65 @@ class Context:
             s.dtype = _DTYPES[_dtype_name(dtype)]
         p = (params if params is not None else CompressParams())._c
         out = _versioned(_ffi.kvc_estimate_result)
-        _check(_ffi.kvc_estimate(self._handle(), ctypes.byref(p), ctypes.byref(s),
-                                 ctypes.byref(out)), self._ptr)
+        self._call(_ffi.kvc_estimate, ctypes.byref(p), ctypes.byref(s), ctypes.byref(out))
         return Estimate(out)
 
     def validate(self, keys, values, blob, queries=None, model=None, min_cosine=None,
                  min_snr_db=None, min_attention_coverage=None, max_attention_error=None,
                  top_k=None, dtype=None):
-        """Validation of a blob against the cache it was made from (and queries): metrics,
-        level, violations, warnings and recommendations. ``model`` names a registry adapter
-        whose policy supplies the attention threshold when the blob has none."""
+        """Validation of a blob against the cache it was made from (and queries, with as many
+        layers as the cache when per layer): metrics, level, violations, warnings and
+        recommendations. ``model`` names a registry adapter whose policy supplies the attention
+        threshold when the blob has none."""
         vp = _versioned(_ffi.kvc_validate_params, _ffi.kvc_validate_params_default)
         for name, value in (("min_cosine", min_cosine), ("min_snr_db", min_snr_db),
                             ("min_attention_coverage", min_attention_coverage),
                             ("max_attention_error", max_attention_error), ("top_k", top_k)):
             if value is not None:
                 _set_field(vp, name, value)
-        shape, k, v, _, _owners = _packed(keys, values, dtype, "validate")
-        qshape, qptr, _qowner = _queries(queries)
+        c = _packed(keys, values, dtype, "validate")
+        q = _Queries(queries)
         src, size, _owner = _bytes_arg(blob)
         out = _versioned(_ffi.kvc_validation)
-        _check(_ffi.kvc_validate(self._handle(), ctypes.byref(vp), _adapter_handle(model),
-                                 ctypes.byref(shape), k, v, _qref(qshape), qptr, src, size,
-                                 ctypes.byref(out)), self._ptr)
+        self._call(_ffi.kvc_validate, ctypes.byref(vp), _adapter_handle(model),
+                   ctypes.byref(c.shape), c.keys, c.keys_size, c.values, c.values_size, q.ref(),
+                   q.ptr, q.nbytes, src, size, ctypes.byref(out))
         return Validation(out)
 
     def benchmark(self, keys, values, params=None, iterations=10, queries=None, dtype=None):
         """Compresses and decompresses the cache ``iterations`` times: BenchmarkResult."""
-        shape, k, v, _, _owners = _packed(keys, values, dtype, "benchmark")
-        qshape, qptr, _qowner = _queries(queries)
+        c = _packed(keys, values, dtype, "benchmark")
+        q = _Queries(queries)
         p = (params if params is not None else CompressParams())._c
         out = _versioned(_ffi.kvc_benchmark_result)
-        _check(_ffi.kvc_benchmark(self._handle(), ctypes.byref(p), ctypes.byref(shape), k, v,
-                                  _qref(qshape), qptr, int(iterations), ctypes.byref(out)),
-               self._ptr)
+        self._call(_ffi.kvc_benchmark, ctypes.byref(p), ctypes.byref(c.shape), c.keys,
+                   c.keys_size, c.values, c.values_size, q.ref(), q.ptr, q.nbytes,
+                   int(iterations), ctypes.byref(out))
         return BenchmarkResult(out)
 
     def set_stats(self, stats):
         """Attaches a Stats (None detaches): this context's calls then record into it."""
         handle = stats._handle() if stats is not None else None
-        _check(_ffi.kvc_context_set_stats(self._handle(), handle), self._ptr)
+        self._call(_ffi.kvc_context_set_stats, handle)
         self._stats = stats  # keeps it alive while attached
 
     def load_queries(self, path):
         """[layers, query_heads, n, head_dim] array of a query file (layer_<i>_query tensors)."""
         qf = ctypes.POINTER(_ffi.kvc_query_file)()
-        _check(_ffi.kvc_query_file_load(self._handle(), os.fsencode(path), ctypes.byref(qf)),
-               self._ptr)
+        self._call(_ffi.kvc_query_file_load, os.fsencode(path), ctypes.byref(qf))
+        where = _text(os.fsencode(path))
         try:
             q = _versioned(_ffi.kvc_query_shape)
             layers = ctypes.c_uint32()
             _check(_ffi.kvc_query_file_get_shape(qf, ctypes.byref(q), ctypes.byref(layers)),
-                   what=f"{os.fspath(path)}: kvc_query_file_get_shape")
+                   what=f"{where}: kvc_query_file_get_shape")
+            nbytes = ctypes.c_size_t()
+            _check(_ffi.kvc_query_shape_extent(ctypes.byref(q), layers.value,
+                                               ctypes.byref(nbytes)),
+                   what=f"{where}: kvc_query_shape_extent")
             dims = (layers.value, q.num_query_heads, q.num_queries, q.head_dim)
-            dtype = _NUMPY_OF[q.dtype]
-            count = int(np.prod(dims)) * np.dtype(dtype).itemsize
-            buffer = (ctypes.c_char * count).from_address(_ffi.kvc_query_file_data(qf))
-            return np.frombuffer(buffer, dtype=dtype).reshape(dims).copy()
+            buffer = (ctypes.c_char * nbytes.value).from_address(_ffi.kvc_query_file_data(qf))
+            return np.frombuffer(buffer, dtype=_NUMPY_OF[q.dtype]).reshape(dims).copy()
         finally:
             _ffi.kvc_query_file_free(qf)
 
@@ -677,36 +808,36 @@ class Context:
             t.min_cosine = min_cosine
         if min_snr_db is not None:
             t.min_snr_db = min_snr_db
-        shape_a, ka, va, _, _owners_a = _packed(orig_keys, orig_values, dtype, "quality original")
-        shape_b, kb, vb, _, _owners_b = _packed(rec_keys, rec_values, dtype,
-                                                "quality reconstruction")
+        a = _packed(orig_keys, orig_values, dtype, "quality original")
+        b = _packed(rec_keys, rec_values, dtype, "quality reconstruction")
         q = _versioned(_ffi.kvc_quality)
-        _check(_ffi.kvc_quality_compare(self._handle(), ctypes.byref(t), ctypes.byref(shape_a),
-                                        ka, va, ctypes.byref(shape_b), kb, vb, ctypes.byref(q)),
-               self._ptr)
+        self._call(_ffi.kvc_quality_compare, ctypes.byref(t), ctypes.byref(a.shape), a.keys,
+                   a.keys_size, a.values, a.values_size, ctypes.byref(b.shape), b.keys,
+                   b.keys_size, b.values, b.values_size, ctypes.byref(q))
         return Quality(q)
 
     def load_cache(self, path):
         """(keys, values, model_name) of a safetensors KV cache; arrays are copies the caller
         owns (bf16 as uint16)."""
         cache = ctypes.POINTER(_ffi.kvc_cache)()
-        _check(_ffi.kvc_cache_load(self._handle(), os.fsencode(path), ctypes.byref(cache)),
-               self._ptr)
+        self._call(_ffi.kvc_cache_load, os.fsencode(path), ctypes.byref(cache))
+        where = _text(os.fsencode(path))
         try:
             shape = _versioned(_ffi.kvc_cache_shape)
             _check(_ffi.kvc_cache_get_shape(cache, ctypes.byref(shape)),
-                   what=f"{os.fspath(path)}: kvc_cache_get_shape")
+                   what=f"{where}: kvc_cache_get_shape")
+            nbytes = ctypes.c_size_t()
+            _check(_ffi.kvc_cache_shape_extent(ctypes.byref(shape), ctypes.byref(nbytes), None),
+                   what=f"{where}: kvc_cache_shape_extent")
             dims = (shape.num_layers, shape.num_kv_heads, shape.num_tokens, shape.head_dim)
-            dtype = _NUMPY_OF[shape.dtype]
-            count = int(np.prod(dims))
 
-            def copy(address):
-                buffer = (ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(address)
-                return np.frombuffer(buffer, dtype=dtype).reshape(dims).copy()
+            def copy(address):  # library memory of kvc_cache_shape_extent's bytes, packed
+                buffer = (ctypes.c_char * nbytes.value).from_address(address)
+                return np.frombuffer(buffer, dtype=_NUMPY_OF[shape.dtype]).reshape(dims).copy()
 
             keys = copy(_ffi.kvc_cache_keys(cache))
             values = copy(_ffi.kvc_cache_values(cache))
-            model_name = _ffi.kvc_cache_model_name(cache).decode()
+            model_name = _text(_ffi.kvc_cache_model_name(cache))
         finally:
             _ffi.kvc_cache_free(cache)
         return keys, values, model_name
@@ -724,7 +855,7 @@ class Context:
 
     def _owned_adapter(self, build, *args):
         adapter = ctypes.POINTER(_ffi.kvc_adapter)()
-        _check(build(self._handle(), *args, ctypes.byref(adapter)), self._ptr)
+        self._call(build, *args, ctypes.byref(adapter))
         try:
             return _adapter_info(adapter)
         finally:
@@ -732,10 +863,10 @@ class Context:
 
     def save_cache(self, path, keys, values, model_name=None, dtype=None):
         """Writes keys and values as safetensors plus the metadata sidecar (atomically)."""
-        shape, k, v, _, _owners = _packed(keys, values, dtype, "save_cache")
+        c = _packed(keys, values, dtype, "save_cache")
         name = model_name.encode() if model_name is not None else None
-        _check(_ffi.kvc_cache_save(self._handle(), os.fsencode(path), ctypes.byref(shape), k, v,
-                                   name), self._ptr)
+        self._call(_ffi.kvc_cache_save, os.fsencode(path), ctypes.byref(c.shape), c.keys,
+                   c.keys_size, c.values, c.values_size, name)
 
 
 class Stats:
@@ -812,7 +943,7 @@ def adapter_compress_params(model):
 def _packed(keys, values, dtype, what):
     if isinstance(keys, (list, tuple)) or isinstance(values, (list, tuple)):
         raise TypeError(f"{what}: takes [layers, kv_heads, tokens, head_dim] arrays, not lists")
-    return _cache(keys, values, dtype, what)
+    return _Cache(keys, values, dtype, what)
 
 
 # ---- Module-level calls: each runs on a fresh Context unless ctx= is given -----------------
@@ -855,7 +986,7 @@ def adapter_from_gguf(path, ctx=None):
 
 def version():
     """"MAJOR.MINOR.PATCH" of the loaded libkvc."""
-    return _ffi.kvc_version_string().decode()
+    return _text(_ffi.kvc_version_string())
 
 
 def device_count(kind="cpu"):

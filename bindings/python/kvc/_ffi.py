@@ -1,4 +1,5 @@
-# _ffi.py: raw ctypes mirror of include/kvc/kvc.h (names, structs, constants, prototypes); no logic.
+# _ffi.py: raw ctypes mirror of include/kvc/kvc.h and kvc/kvc_tools.h (names, structs, constants,
+# prototypes), in the headers' order; no logic.
 import ctypes
 import ctypes.util
 import os
@@ -35,7 +36,7 @@ lib = _load_library()
 
 # ---- Version -------------------------------------------------------------------------------
 KVC_VERSION_MAJOR = 0
-KVC_VERSION_MINOR = 1
+KVC_VERSION_MINOR = 2
 KVC_VERSION_PATCH = 0
 KVC_VERSION_NUMBER = KVC_VERSION_MAJOR * 10000 + KVC_VERSION_MINOR * 100 + KVC_VERSION_PATCH
 KVC_FORMAT_MAJOR = 1
@@ -61,6 +62,7 @@ KVC_ERR_UNSUPPORTED_VERSION = 4
 KVC_ERR_OUT_OF_MEMORY = 5
 KVC_ERR_DEVICE = 6
 KVC_ERR_IO = 7
+KVC_ERR_BUSY = 8
 KVC_ERR_INTERNAL = 100
 
 # const char* kvc_status_name(kvc_status status);
@@ -91,10 +93,6 @@ class kvc_context(Structure):
     """Opaque."""
 
 
-class kvc_adapter(Structure):
-    """Opaque (the Adapters section below); declared here as kvc.h does."""
-
-
 class kvc_context_params(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
@@ -108,9 +106,11 @@ kvc_context_params_default = lib.kvc_context_params_default
 kvc_context_params_default.argtypes = [POINTER(kvc_context_params), c_uint32]
 kvc_context_params_default.restype = kvc_status
 
-# kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx);
+# kvc_status kvc_context_create(const kvc_context_params* params, kvc_context** out_ctx,
+#                               char* out_error, size_t error_capacity);
 kvc_context_create = lib.kvc_context_create
-kvc_context_create.argtypes = [POINTER(kvc_context_params), POINTER(POINTER(kvc_context))]
+kvc_context_create.argtypes = [POINTER(kvc_context_params), POINTER(POINTER(kvc_context)), c_void_p,
+                               c_size_t]
 kvc_context_create.restype = kvc_status
 
 # void kvc_context_free(kvc_context* ctx);
@@ -158,6 +158,12 @@ class kvc_cache_shape(Structure):
 kvc_cache_shape_default = lib.kvc_cache_shape_default
 kvc_cache_shape_default.argtypes = [POINTER(kvc_cache_shape), c_uint32]
 kvc_cache_shape_default.restype = kvc_status
+
+# kvc_status kvc_cache_shape_extent(const kvc_cache_shape* shape, size_t* out_tensor_bytes,
+#                                   size_t* out_layer_bytes);
+kvc_cache_shape_extent = lib.kvc_cache_shape_extent
+kvc_cache_shape_extent.argtypes = [POINTER(kvc_cache_shape), POINTER(c_size_t), POINTER(c_size_t)]
+kvc_cache_shape_extent.restype = kvc_status
 
 # ---- Compress ------------------------------------------------------------------------------
 
@@ -231,6 +237,12 @@ kvc_query_shape_default = lib.kvc_query_shape_default
 kvc_query_shape_default.argtypes = [POINTER(kvc_query_shape), c_uint32]
 kvc_query_shape_default.restype = kvc_status
 
+# kvc_status kvc_query_shape_extent(const kvc_query_shape* query_shape, uint32_t num_layers,
+#                                   size_t* out_bytes);
+kvc_query_shape_extent = lib.kvc_query_shape_extent
+kvc_query_shape_extent.argtypes = [POINTER(kvc_query_shape), c_uint32, POINTER(c_size_t)]
+kvc_query_shape_extent.restype = kvc_status
+
 
 # size_t kvc_compress_bound(const kvc_compress_params* params, const kvc_cache_shape* shape);
 kvc_compress_bound = lib.kvc_compress_bound
@@ -238,36 +250,42 @@ kvc_compress_bound.argtypes = [POINTER(kvc_compress_params), POINTER(kvc_cache_s
 kvc_compress_bound.restype = c_size_t
 
 # kvc_status kvc_compress(kvc_context* ctx, const kvc_compress_params* params,
-#                         const kvc_cache_shape* shape, const void* keys, const void* values,
-#                         void* dst, size_t dst_capacity, size_t* out_size,
-#                         kvc_metrics* out_metrics);
+#                         const kvc_cache_shape* shape, const void* keys, size_t keys_size,
+#                         const void* values, size_t values_size, void* dst,
+#                         size_t dst_capacity, size_t* out_size, kvc_metrics* out_metrics);
 kvc_compress = lib.kvc_compress
 kvc_compress.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
-                         POINTER(kvc_cache_shape), c_void_p, c_void_p, c_void_p, c_size_t,
-                         POINTER(c_size_t), POINTER(kvc_metrics)]
+                         POINTER(kvc_cache_shape), c_void_p, c_size_t, c_void_p, c_size_t,
+                         c_void_p, c_size_t, POINTER(c_size_t), POINTER(kvc_metrics)]
 kvc_compress.restype = kvc_status
 
 # kvc_status kvc_compress_layers(kvc_context* ctx, const kvc_compress_params* params,
-#                                const kvc_cache_shape* shape, const void* const* key_layers,
-#                                const void* const* value_layers, void* dst,
+#                                const kvc_cache_shape* shape, uint32_t num_layer_pointers,
+#                                const void* const* key_layers,
+#                                const size_t* key_layer_sizes,
+#                                const void* const* value_layers,
+#                                const size_t* value_layer_sizes, void* dst,
 #                                size_t dst_capacity, size_t* out_size,
 #                                kvc_metrics* out_metrics);
 kvc_compress_layers = lib.kvc_compress_layers
 kvc_compress_layers.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
-                                POINTER(kvc_cache_shape), POINTER(c_void_p), POINTER(c_void_p),
+                                POINTER(kvc_cache_shape), c_uint32, POINTER(c_void_p),
+                                POINTER(c_size_t), POINTER(c_void_p), POINTER(c_size_t),
                                 c_void_p, c_size_t, POINTER(c_size_t), POINTER(kvc_metrics)]
 kvc_compress_layers.restype = kvc_status
 
 # kvc_status kvc_compress_with_queries(kvc_context* ctx, const kvc_compress_params* params,
 #                                      const kvc_cache_shape* shape, const void* keys,
-#                                      const void* values, const kvc_query_shape* query_shape,
-#                                      const void* queries, void* dst, size_t dst_capacity,
-#                                      size_t* out_size, kvc_metrics* out_metrics);
+#                                      size_t keys_size, const void* values,
+#                                      size_t values_size, const kvc_query_shape* query_shape,
+#                                      const void* queries, size_t queries_size, void* dst,
+#                                      size_t dst_capacity, size_t* out_size,
+#                                      kvc_metrics* out_metrics);
 kvc_compress_with_queries = lib.kvc_compress_with_queries
 kvc_compress_with_queries.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
-                                      POINTER(kvc_cache_shape), c_void_p, c_void_p,
-                                      POINTER(kvc_query_shape), c_void_p, c_void_p, c_size_t,
-                                      POINTER(c_size_t), POINTER(kvc_metrics)]
+                                      POINTER(kvc_cache_shape), c_void_p, c_size_t, c_void_p,
+                                      c_size_t, POINTER(kvc_query_shape), c_void_p, c_size_t,
+                                      c_void_p, c_size_t, POINTER(c_size_t), POINTER(kvc_metrics)]
 kvc_compress_with_queries.restype = kvc_status
 
 # ---- Inspect, verify, decompress -----------------------------------------------------------
@@ -341,11 +359,12 @@ kvc_decompress.restype = kvc_status
 
 # kvc_status kvc_decompress_positions(kvc_context* ctx, const kvc_decompress_params* params,
 #                                     const void* src, size_t src_size,
-#                                     uint32_t* out_layer_counts, uint32_t* out_positions,
+#                                     uint32_t* out_layer_counts,
+#                                     size_t layer_counts_capacity, uint32_t* out_positions,
 #                                     size_t positions_capacity, size_t* out_positions_count);
 kvc_decompress_positions = lib.kvc_decompress_positions
 kvc_decompress_positions.argtypes = [POINTER(kvc_context), POINTER(kvc_decompress_params),
-                                     c_void_p, c_size_t, c_void_p, c_void_p, c_size_t,
+                                     c_void_p, c_size_t, c_void_p, c_size_t, c_void_p, c_size_t,
                                      POINTER(c_size_t)]
 kvc_decompress_positions.restype = kvc_status
 
@@ -356,6 +375,13 @@ kvc_decompress_mask = lib.kvc_decompress_mask
 kvc_decompress_mask.argtypes = [POINTER(kvc_context), POINTER(kvc_decompress_params), c_void_p,
                                 c_size_t, c_void_p, c_size_t, POINTER(c_size_t)]
 kvc_decompress_mask.restype = kvc_status
+
+# ==== kvc/kvc_tools.h ========================================================================
+
+
+class kvc_adapter(Structure):
+    """Opaque (the Adapters section below); declared here as kvc_tools.h does."""
+
 
 # ---- Estimate, validate, benchmark ---------------------------------------------------------
 
@@ -449,14 +475,15 @@ class kvc_validation(Structure):
 
 # kvc_status kvc_validate(kvc_context* ctx, const kvc_validate_params* params,
 #                         const kvc_adapter* adapter, const kvc_cache_shape* shape,
-#                         const void* keys, const void* values,
-#                         const kvc_query_shape* query_shape, const void* queries,
-#                         const void* blob, size_t blob_size, kvc_validation* out_validation);
+#                         const void* keys, size_t keys_size, const void* values,
+#                         size_t values_size, const kvc_query_shape* query_shape,
+#                         const void* queries, size_t queries_size, const void* blob,
+#                         size_t blob_size, kvc_validation* out_validation);
 kvc_validate = lib.kvc_validate
 kvc_validate.argtypes = [POINTER(kvc_context), POINTER(kvc_validate_params),
-                         POINTER(kvc_adapter), POINTER(kvc_cache_shape), c_void_p, c_void_p,
-                         POINTER(kvc_query_shape), c_void_p, c_void_p, c_size_t,
-                         POINTER(kvc_validation)]
+                         POINTER(kvc_adapter), POINTER(kvc_cache_shape), c_void_p, c_size_t,
+                         c_void_p, c_size_t, POINTER(kvc_query_shape), c_void_p, c_size_t,
+                         c_void_p, c_size_t, POINTER(kvc_validation)]
 kvc_validate.restype = kvc_status
 
 
@@ -483,14 +510,15 @@ class kvc_benchmark_result(Structure):
 
 
 # kvc_status kvc_benchmark(kvc_context* ctx, const kvc_compress_params* params,
-#                          const kvc_cache_shape* shape, const void* keys,
-#                          const void* values, const kvc_query_shape* query_shape,
-#                          const void* queries, uint32_t iterations,
+#                          const kvc_cache_shape* shape, const void* keys, size_t keys_size,
+#                          const void* values, size_t values_size,
+#                          const kvc_query_shape* query_shape, const void* queries,
+#                          size_t queries_size, uint32_t iterations,
 #                          kvc_benchmark_result* out_result);
 kvc_benchmark = lib.kvc_benchmark
 kvc_benchmark.argtypes = [POINTER(kvc_context), POINTER(kvc_compress_params),
-                          POINTER(kvc_cache_shape), c_void_p, c_void_p,
-                          POINTER(kvc_query_shape), c_void_p, c_uint32,
+                          POINTER(kvc_cache_shape), c_void_p, c_size_t, c_void_p, c_size_t,
+                          POINTER(kvc_query_shape), c_void_p, c_size_t, c_uint32,
                           POINTER(kvc_benchmark_result)]
 kvc_benchmark.restype = kvc_status
 
@@ -622,13 +650,15 @@ kvc_quality_level_name.restype = c_char_p
 
 # kvc_status kvc_quality_compare(kvc_context* ctx, const kvc_quality_thresholds* thresholds,
 #                                const kvc_cache_shape* shape_a, const void* keys_a,
-#                                const void* values_a, const kvc_cache_shape* shape_b,
-#                                const void* keys_b, const void* values_b,
+#                                size_t keys_a_size, const void* values_a,
+#                                size_t values_a_size, const kvc_cache_shape* shape_b,
+#                                const void* keys_b, size_t keys_b_size,
+#                                const void* values_b, size_t values_b_size,
 #                                kvc_quality* out_quality);
 kvc_quality_compare = lib.kvc_quality_compare
 kvc_quality_compare.argtypes = [POINTER(kvc_context), POINTER(kvc_quality_thresholds),
-                                POINTER(kvc_cache_shape), c_void_p, c_void_p,
-                                POINTER(kvc_cache_shape), c_void_p, c_void_p,
+                                POINTER(kvc_cache_shape), c_void_p, c_size_t, c_void_p, c_size_t,
+                                POINTER(kvc_cache_shape), c_void_p, c_size_t, c_void_p, c_size_t,
                                 POINTER(kvc_quality)]
 kvc_quality_compare.restype = kvc_status
 
@@ -670,10 +700,11 @@ kvc_cache_model_name.argtypes = [POINTER(kvc_cache)]
 kvc_cache_model_name.restype = c_char_p
 
 # kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
-#                           const void* keys, const void* values, const char* model_name);
+#                           const void* keys, size_t keys_size, const void* values,
+#                           size_t values_size, const char* model_name);
 kvc_cache_save = lib.kvc_cache_save
 kvc_cache_save.argtypes = [POINTER(kvc_context), c_char_p, POINTER(kvc_cache_shape), c_void_p,
-                           c_void_p, c_char_p]
+                           c_size_t, c_void_p, c_size_t, c_char_p]
 kvc_cache_save.restype = kvc_status
 
 

@@ -265,7 +265,9 @@ class KvcCache(Cache):
         return self.layers[layer].kept_mask()
 
     def close(self):
-        """Frees the kvc context (the cache can no longer compress or decode)."""
+        """Frees the kvc context (the cache can no longer compress or decode). Its layers share
+        that one kvc.Context: a cache serves one generation (one thread) at a time, and a second
+        thread's call raises kvc.KvcError with status KVC_ERR_BUSY."""
         self._context.close()
 
     def memory_stats(self):

@@ -54,7 +54,8 @@ def check_positions_and_mask(ctx, blob, p, d):
     positions = (ctypes.c_uint32 * len(d["positions"]))()
     n = ctypes.c_size_t()
     assert _ffi.kvc_decompress_positions(ctx._ptr, ctypes.byref(p), blob, len(blob), counts,
-                                         positions, len(positions), ctypes.byref(n)) == 0
+                                         len(counts), positions, len(positions),
+                                         ctypes.byref(n)) == 0
     assert (list(counts), list(positions)[:n.value]) == (d["layer_counts"], d["positions"]), d
     need = ctypes.c_size_t()
     assert _ffi.kvc_decompress_mask(ctx._ptr, ctypes.byref(p), blob, len(blob), None, 0,

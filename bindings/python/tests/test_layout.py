@@ -1,4 +1,5 @@
-# test_layout.py: _ffi mirrors kvc.h: struct layouts and constants as the C compiler sees them.
+# test_layout.py: _ffi mirrors kvc.h and kvc_tools.h: struct layouts, constants and prototypes as
+# the C compiler sees them.
 import ctypes
 import json
 import os
@@ -13,9 +14,11 @@ from kvc import _ffi
 
 from conftest import REPO_ROOT
 
-HEADER = REPO_ROOT / "include" / "kvc" / "kvc.h"
-needs_header = pytest.mark.skipif(not HEADER.is_file(),
-                                  reason=f"{HEADER} not found (no source tree)")
+# The public headers, core first (kvc_tools.h includes kvc.h); layout.json lists the same.
+HEADER_NAMES = ["kvc/kvc.h", "kvc/kvc_tools.h"]
+HEADERS = [REPO_ROOT / "include" / name for name in HEADER_NAMES]
+needs_header = pytest.mark.skipif(not all(h.is_file() for h in HEADERS),
+                                  reason=f"{HEADERS[0].parent} not found (no source tree)")
 
 
 LAYOUT_JSON = pathlib.Path(os.environ.get("KVC_LAYOUT_JSON") or
@@ -23,12 +26,12 @@ LAYOUT_JSON = pathlib.Path(os.environ.get("KVC_LAYOUT_JSON") or
 
 
 def header_text():
-    text = HEADER.read_text()
+    text = "\n".join(h.read_text() for h in HEADERS)
     return re.sub(r"/\*.*?\*/", "", text, flags=re.S)
 
 
 def header_structs():
-    """{name: [field, ...]} of every struct with a body in kvc.h."""
+    """{name: [field, ...]} of every struct with a body in the headers."""
     structs = {}
     for name, body in re.findall(r"typedef struct (kvc_\w+) \{(.*?)\} \1;", header_text(), re.S):
         fields = []
@@ -64,7 +67,7 @@ def test_every_struct_has_the_fields_of_the_header_in_order():
 @needs_header
 def test_every_function_has_its_prototype_set():
     functions = header_functions()
-    assert len(functions) >= 25
+    assert len(functions) >= 60
     for name, count in functions.items():
         fn = getattr(_ffi, name)
         assert fn.argtypes is not None and len(fn.argtypes) == count, name
@@ -75,14 +78,15 @@ def test_layouts_and_constants_match_the_c_compiler(tmp_path):
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         pytest.skip("no C compiler (cc) on PATH to compare layouts against")
-    lines = ['#include <stdio.h>', '#include <stddef.h>', '#include "kvc/kvc.h"',
-             "int main(void) {"]
+    lines = ['#include <stdio.h>', '#include <stddef.h>']
+    lines += [f'#include "{name}"' for name in HEADER_NAMES]
+    lines.append("int main(void) {")
     for name, fields in header_structs().items():
         lines.append(f'  printf("{name} sizeof %zu\\n", sizeof({name}));')
         for f in fields:
             lines.append(f'  printf("{name} {f} %zu\\n", offsetof({name}, {f}));')
     for c in header_constants():
-        if c.startswith("KVC_KVC_H"):
+        if c.startswith("KVC_KVC_"):  # include guards
             continue
         lines.append(f'  printf("const {c} %lld\\n", (long long)({c}));')
     lines += ["  return 0;", "}"]
@@ -110,6 +114,7 @@ def test_layouts_and_constants_match_the_c_compiler(tmp_path):
 def test_every_struct_and_constant_matches_layout_json():
     """build/layout.json (tests/abi/layout_dump.c): the layouts every binding checks against."""
     layout = json.loads(LAYOUT_JSON.read_text())
+    assert layout["headers"] == HEADER_NAMES
     assert len(layout["structs"]) >= 10 and len(layout["constants"]) >= 40
     for name, c in layout["structs"].items():
         mirror = getattr(_ffi, name)
