@@ -41,7 +41,8 @@ void save_kv_safetensors(const std::string& path, const CacheView& cache,
 
 // Query vectors saved beside a cache: tensors layer_{i}_query for i in 0..L-1, one dtype and
 // one shape, [1, query_heads, queries, head_dim] or [query_heads, queries, head_dim]; data is
-// packed [layer][head][query][dim]. Throws as load_kv_safetensors does.
+// packed [layer][head][query][dim]. Every tensor is checked against the first before the data
+// is sized. Throws as load_kv_safetensors does.
 struct QueryFile {
   uint32_t num_layers = 0, num_query_heads = 0, num_queries = 0, head_dim = 0;
   DType dtype = DType::F32;

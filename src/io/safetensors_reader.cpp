@@ -1,5 +1,5 @@
 // safetensors_reader.cpp: loads a layer_{i}_key/value KV cache or a layer_{i}_query file from a
-// validated safetensors file.
+// validated safetensors file, checking every tensor before anything is sized from them.
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -181,22 +181,30 @@ QueryFile load_query_safetensors(const std::string& path) {
                   " has an extent of 0 or above 65536");
     }
   }
+  // Every tensor against the first before anything is sized from the tensor count: equal dtypes
+  // and shapes (so equal byte sizes, which tile the buffer) bound the data by the file's size.
+  for (const TensorEntry* t : by_layer) {
+    if (t->dtype != first.dtype) {
+      not_queries("tensor " + t->name + ": dtype " + std::string(t->dtype) + " differs from " +
+                  first.name + "'s " + std::string(first.dtype));
+    }
+    if (t->shape != shape) {
+      not_queries("tensor " + t->name + ": shape " + shape_text(t->shape) + " differs from " +
+                  first.name + "'s " + shape_text(shape));
+    }
+  }
   QueryFile q;
   q.num_layers = static_cast<uint32_t>(tensors.size());
   q.dtype = *dtype;
   q.num_query_heads = static_cast<uint32_t>(shape[f]);
   q.num_queries = static_cast<uint32_t>(shape[f + 1]);
   q.head_dim = static_cast<uint32_t>(shape[f + 2]);
-  const uint64_t layer_bytes =
-      uint64_t{q.num_query_heads} * q.num_queries * q.head_dim * dtype_size(q.dtype);
+  const uint64_t layer_bytes = first.end - first.begin;
   q.data.resize(q.num_layers * layer_bytes);
   for (uint32_t l = 0; l < q.num_layers; ++l) {
     const TensorEntry& t = *by_layer[l];
-    if (t.dtype != first.dtype || t.shape != shape) {
-      not_queries("tensor " + t.name + " differs from " + first.name + " in dtype or shape");
-    }
     read_exactly(opened.file.fd.get(), opened.data_start + t.begin, q.data.data() + l * layer_bytes,
-                 t.end - t.begin, path);
+                 layer_bytes, path);
   }
   return q;
 }

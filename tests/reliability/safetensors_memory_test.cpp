@@ -1,5 +1,5 @@
-// safetensors_memory_test.cpp: hostile safetensors headers are refused in memory far below what
-// they declare and below their own size.
+// safetensors_memory_test.cpp: hostile safetensors headers and query files are refused in memory
+// far below what they declare and below their own size: nothing is sized before it is checked.
 #include <gtest/gtest.h>
 #include <kvc/kvc.h>
 #include <unistd.h>
@@ -99,6 +99,39 @@ TEST(SafetensorsMemory, HundredMegabyteArraysInTheHeaderAreRefusedInUnderOneMebi
     EXPECT_LE(m.peak, kPeakLimitBytes);
     kvc_cache_free(cache);
   }
+}
+
+// A query file of one 128 KiB tensor and 4,095 empty ones: the loader sized its buffer as the
+// tensor count times the first tensor's size (512 MiB) before it compared the others with it.
+TEST(SafetensorsMemory, QueryFileOfOneLargeAndManyEmptyTensorsIsRefusedBeforeAllocating) {
+  constexpr uint64_t kFirstBytes = 512 * 64 * 4;  // [1, 1, 512, 64] x F32
+  constexpr int kTensors = 4096;
+  std::string header =
+      R"({"layer_0_query":{"dtype":"F32","shape":[1,1,512,64],"data_offsets":[0,)" +
+      std::to_string(kFirstBytes) + "]}";
+  for (int i = 1; i < kTensors; ++i) {
+    header += ",\"layer_" + std::to_string(i) + R"(_query":{"dtype":"F32","shape":[0],)" +
+              "\"data_offsets\":[" + std::to_string(kFirstBytes) + "," +
+              std::to_string(kFirstBytes) + "]}";
+  }
+  header += "}";
+  const ScratchFile file("hostile_queries.safetensors");
+  const uint64_t file_bytes = file.write_safetensors(header, kFirstBytes);
+  Context ctx;
+  kvc_query_file* queries = nullptr;
+  const Measured m =
+      measure([&] { return kvc_query_file_load(ctx, file.path().c_str(), &queries); });
+  std::printf("[ queries  ] file %llu B  peak %llu B  x%.3f\n",
+              static_cast<unsigned long long>(file_bytes), static_cast<unsigned long long>(m.peak),
+              double(m.peak) / double(file_bytes));
+  EXPECT_EQ(m.status, KVC_ERR_INVALID_ARGUMENT) << kvc_status_name(m.status) << ": " << ctx.error();
+  EXPECT_EQ(queries, nullptr);
+  expect_message_contains(ctx,
+                          "tensor layer_1_query: shape [0] differs from layer_0_query's "
+                          "[1,1,512,64]");
+  // The tensor table costs a few times the header; the declared 512 MiB is never asked for.
+  EXPECT_LE(m.peak, 2 * file_bytes);
+  kvc_query_file_free(queries);
 }
 
 }  // namespace
