@@ -82,9 +82,17 @@ Buffer allocate(size_t size_bytes);
 // Reads a whole file; a missing or unreadable file is KVC_ERR_IO with the path and strerror.
 std::vector<unsigned char> read_file(const std::string& path);
 
-// Writes data to path atomically: "<path>.tmp.<pid>", fsync, rename. The temporary file is
-// removed on any failure (and on SIGINT, SIGTERM or SIGHUP), so path is never left torn.
+// Writes data to path atomically with kvc::io::AtomicFile: a temporary file beside it (a name
+// unique to the call), fsync, rename. The temporary file is removed on any failure (and on SIGINT,
+// SIGTERM or SIGHUP), so path is never left torn. A path that is a FIFO or a device (/dev/null)
+// is written as a stream and stays what it is.
 void write_file_atomic(const std::string& path, const void* data, size_t size_bytes);
+
+// Throws a KVC_ERR_INVALID_ARGUMENT Failure when output names the same file as one of inputs
+// (the same path however spelled, a symbolic or a hard link to it: equal st_dev and st_ino), so
+// that writing the output cannot destroy an input. Empty inputs are skipped.
+void check_output_is_not_an_input(const std::string& output,
+                                  const std::vector<std::string>& inputs);
 
 // Draws a one-line progress indicator on stderr while a long call runs, when stderr is a
 // terminal; does nothing otherwise. Registered on the context for the lifetime of the object.

@@ -11,8 +11,10 @@
 #include <cstring>
 #include <iterator>
 #include <new>
+#include <utility>
 
 #include "cli.h"
+#include "io/atomic_file.h"
 
 namespace kvc::cli {
 
@@ -65,26 +67,9 @@ constexpr size_t kMaxBytesPerCall = size_t{1} << 30;
   throw failure(KVC_ERR_IO, path + ": " + std::strerror(error_number));
 }
 
-// Closes a file descriptor when it goes out of scope.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  // Closes now, reporting the error close gives (a deferred write error on some file systems).
-  int close_checked() {
-    const int fd = fd_;
-    fd_ = -1;
-    return ::close(fd);
-  }
-
- private:
-  int fd_;
-};
+void check_io(const std::string& path, int error_number) {
+  if (error_number != 0) throw_io(path, error_number);
+}
 
 // The temporary file being written, for the signal handler; written only with signals blocked.
 char g_temp_path[4096];
@@ -98,24 +83,33 @@ extern "C" void remove_temp_file_and_reraise(int signal_number) {
 
 constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
-// Owns "<path>.tmp.<pid>" until it is renamed over path: removes it on failure and on the
-// usual termination signals, and restores the previous signal handlers when done.
-class TempFile {
+// Removes an AtomicFile's temporary file on the usual termination signals: blocks them from
+// construction until watch() has the name (so none can strike between the file's creation and the
+// handler's knowing it), and restores the previous handlers when destroyed.
+class TempFileSignalCleanup {
  public:
-  explicit TempFile(const std::string& path)
-      : path_(path), temp_path_(path + ".tmp." + std::to_string(::getpid())) {
-    sigset_t block, previous;
+  explicit TempFileSignalCleanup(bool is_blocking) {
+    if (!is_blocking) return;
+    sigset_t block;
     sigemptyset(&block);
     for (const int s : kCleanupSignals) sigaddset(&block, s);
-    ::sigprocmask(SIG_BLOCK, &block, &previous);
-    int raw_fd;
-    do {
-      raw_fd =
-          ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
-    } while (raw_fd < 0 && errno == EINTR);
-    const int open_errno = errno;
-    if (raw_fd >= 0 && temp_path_.size() < sizeof g_temp_path) {
-      std::memcpy(g_temp_path, temp_path_.c_str(), temp_path_.size() + 1);
+    is_blocking_ = ::sigprocmask(SIG_BLOCK, &block, &previous_mask_) == 0;
+  }
+  TempFileSignalCleanup(const TempFileSignalCleanup&) = delete;
+  TempFileSignalCleanup& operator=(const TempFileSignalCleanup&) = delete;
+  ~TempFileSignalCleanup() {
+    unblock();
+    if (!has_handlers_) return;
+    g_has_temp_path = 0;
+    for (size_t i = 0; i < std::size(kCleanupSignals); ++i) {
+      ::sigaction(kCleanupSignals[i], &previous_actions_[i], nullptr);
+    }
+  }
+
+  // Installs the handlers for temp_path ("" for a stream: nothing to remove), then unblocks.
+  void watch(const std::string& temp_path) {
+    if (!temp_path.empty() && temp_path.size() < sizeof g_temp_path) {
+      std::memcpy(g_temp_path, temp_path.c_str(), temp_path.size() + 1);
       g_has_temp_path = 1;
       struct sigaction action {};
       action.sa_handler = remove_temp_file_and_reraise;
@@ -125,59 +119,16 @@ class TempFile {
       }
       has_handlers_ = true;
     }
-    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
-    if (raw_fd < 0) throw_io(path_, open_errno);
-    fd_ = raw_fd;
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!is_committed_) ::unlink(temp_path_.c_str());
-    if (has_handlers_) {
-      g_has_temp_path = 0;
-      for (size_t i = 0; i < std::size(kCleanupSignals); ++i) {
-        ::sigaction(kCleanupSignals[i], &previous_actions_[i], nullptr);
-      }
-    }
-  }
-
-  void write(const void* data, size_t size_bytes) {
-    const auto* in = static_cast<const unsigned char*>(data);
-    while (size_bytes > 0) {
-      const ssize_t put = ::write(fd_, in, std::min(size_bytes, kMaxBytesPerCall));
-      if (put < 0) {
-        if (errno == EINTR) continue;
-        throw_io(path_, errno);
-      }
-      if (put == 0) throw_io(path_, EIO);
-      in += put;
-      size_bytes -= static_cast<size_t>(put);
-    }
-  }
-
-  void commit() {
-    if (::fsync(fd_) != 0) throw_io(path_, errno);
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) throw_io(path_, errno);
-    if (::rename(temp_path_.c_str(), path_.c_str()) != 0) throw_io(path_, errno);
-    is_committed_ = true;
-    // Makes the rename durable; best effort, as some file systems refuse fsync on directories.
-    const size_t slash = path_.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-      (void)::fsync(dir_fd);
-      ::close(dir_fd);
-    }
+    unblock();
   }
 
  private:
-  std::string path_;
-  std::string temp_path_;
-  int fd_ = -1;
-  bool is_committed_ = false;
+  void unblock() {
+    if (std::exchange(is_blocking_, false)) ::sigprocmask(SIG_SETMASK, &previous_mask_, nullptr);
+  }
+
+  sigset_t previous_mask_{};
+  bool is_blocking_ = false;
   bool has_handlers_ = false;
   struct sigaction previous_actions_[std::size(kCleanupSignals)]{};
 };
@@ -190,7 +141,7 @@ std::vector<unsigned char> read_file(const std::string& path) {
     raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (raw_fd < 0 && errno == EINTR);
   if (raw_fd < 0) throw_io(path, errno);
-  FileDescriptor fd(raw_fd);
+  kvc::io::FileDescriptor fd(raw_fd);
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0) throw_io(path, errno);
   if (S_ISDIR(info.st_mode)) throw_io(path, EISDIR);
@@ -210,14 +161,34 @@ std::vector<unsigned char> read_file(const std::string& path) {
     used += static_cast<size_t>(got);
   }
   bytes.resize(used);
-  if (fd.close_checked() != 0) throw_io(path, errno);
+  check_io(path, fd.close_now());
   return bytes;
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size_bytes) {
-  TempFile file(path);
-  file.write(data, size_bytes);
-  file.commit();
+  // Signals stay deliverable while opening a stream: a FIFO's open waits for its reader.
+  TempFileSignalCleanup cleanup(/*is_blocking=*/!kvc::io::is_stream_target(path));
+  kvc::io::AtomicFile file;  // destroyed first: removes an uncommitted temporary file
+  const int opened = file.open(path);
+  cleanup.watch(file.temp_path());
+  check_io(path, opened);
+  check_io(path, file.write(data, size_bytes));
+  check_io(path, file.commit());
+}
+
+void check_output_is_not_an_input(const std::string& output,
+                                  const std::vector<std::string>& inputs) {
+  struct stat output_info {};
+  if (::stat(output.c_str(), &output_info) != 0) return;  // a new file: no input can be it
+  for (const std::string& input : inputs) {
+    struct stat input_info {};
+    if (input.empty() || ::stat(input.c_str(), &input_info) != 0) continue;
+    if (input_info.st_dev == output_info.st_dev && input_info.st_ino == output_info.st_ino) {
+      throw failure(KVC_ERR_INVALID_ARGUMENT,
+                    "output " + output + " is the same file as the input " + input +
+                        "; writing it would destroy the input: choose another -o");
+    }
+  }
 }
 
 // ---- Progress ------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ void apply_model_policy(CompressOptions& o) {
 
 int run_compress(CompressOptions& o) {
   const auto start = Clock::now();
+  check_output_is_not_an_input(o.output, {o.input, o.queries});
   kvc_compress_params& p = o.params;
   if (o.model_option->count() > 0) apply_model_policy(o);
   if (o.bits_option->count() > 0) {

@@ -69,6 +69,7 @@ struct DecompressOptions {
 
 int run_decompress(const DecompressOptions& o) {
   const auto start = Clock::now();
+  check_output_is_not_an_input(o.output, {o.input});
   const std::vector<unsigned char> blob = read_file(o.input);
   const Context ctx;
   kvc_blob_info info{};

@@ -267,9 +267,7 @@ std::optional<JsonValue> JsonValue::find(std::string_view name) const {
   return std::nullopt;
 }
 
-namespace {
-
-void append_quoted(std::string& out, std::string_view text, size_t max_chars) {
+void append_json_string(std::string& out, std::string_view text, size_t max_chars) {
   out += '"';
   for (const char c : text) {
     if (out.size() > max_chars) return;
@@ -308,6 +306,8 @@ void append_quoted(std::string& out, std::string_view text, size_t max_chars) {
   out += '"';
 }
 
+namespace {
+
 void append_number(std::string& out, double x) {
   char text[32];
   const auto [end, ec] = std::to_chars(text, text + sizeof text, x);
@@ -337,7 +337,7 @@ void JsonValue::render(std::string& out, size_t max_chars) const {
       append_number(out, number());
       return;
     case Type::kString:
-      append_quoted(out, string(), max_chars);
+      append_json_string(out, string(), max_chars);
       return;
     case Type::kArray:
     case Type::kObject:
@@ -351,7 +351,7 @@ void JsonValue::render(std::string& out, size_t max_chars) const {
     if (!is_first) out += ',';
     is_first = false;
     if (is_obj) {
-      append_quoted(out, child.key(), max_chars);
+      append_json_string(out, child.key(), max_chars);
       out += ':';
     }
     child.render(out, max_chars);
@@ -359,14 +359,18 @@ void JsonValue::render(std::string& out, size_t max_chars) const {
   out += is_obj ? '}' : ']';
 }
 
+std::string cut_json_brief(std::string text, size_t max_chars) {
+  if (text.size() <= max_chars) return text;
+  size_t cut = max_chars;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // mid-character
+  text.resize(cut);
+  return text + "...";
+}
+
 std::string JsonValue::brief(size_t max_chars) const {
   std::string out;
   render(out, max_chars);
-  if (out.size() <= max_chars) return out;
-  size_t cut = max_chars;
-  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // mid-character
-  out.resize(cut);
-  return out + "...";
+  return cut_json_brief(std::move(out), max_chars);
 }
 
 }  // namespace kvc

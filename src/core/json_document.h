@@ -106,6 +106,13 @@ enum class DuplicateKeys {
 // reader) does; it also bounds the recursion of brief().
 constexpr size_t kMaxJsonDepth = 128;
 
+// Appends text to out as a JSON string literal, escaped, stopping once out is longer than
+// max_chars bytes (a message then cuts it with cut_json_brief).
+void append_json_string(std::string& out, std::string_view text, size_t max_chars);
+// text itself when it has at most max_chars bytes, else its first max_chars bytes (backed up to a
+// UTF-8 character boundary) and "...".
+std::string cut_json_brief(std::string text, size_t max_chars);
+
 // One parsed JSON document.
 class JsonDocument {
  public:

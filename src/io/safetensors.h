@@ -1,4 +1,5 @@
-// safetensors.h: reads and writes KV caches as safetensors files plus a JSON metadata sidecar.
+// safetensors.h: reads and writes KV caches as safetensors files plus a JSON metadata sidecar
+// (safetensors_reader.cpp, safetensors_writer.cpp, metadata_sidecar.cpp).
 #pragma once
 
 #include <string>
@@ -29,15 +30,19 @@ KvCacheFile load_kv_safetensors(const std::string& path);
 
 // Writes cache (which may be strided) as packed tensors of shape [1, kv_heads, tokens, head_dim]
 // with the dimensions and model_name in __metadata__, then the sidecar. Each file is written
-// to "<file>.tmp.<pid>", fsynced and renamed over the target, so readers never see a partial
-// file. Throws Error(KVC_ERR_IO, "<path>: <reason>") after removing the temporary file, or
+// through AtomicFile (io/atomic_file.h): a temporary file of a name unique to the call beside
+// it, fsynced and renamed over the target, so readers never see a partial file; both temporary
+// files are complete before either is renamed, and saves from threads of one process leave one
+// save's pair. A path that is a FIFO or a device (/dev/null) is written as a stream, without a
+// sidecar. Throws Error(KVC_ERR_IO, "<path>: <reason>") after removing the temporary files, or
 // Error(KVC_ERR_INVALID_ARGUMENT) for a view whose layer pointers do not match its dims.
 void save_kv_safetensors(const std::string& path, const CacheView& cache,
                          const std::string& model_name);
 
 // Query vectors saved beside a cache: tensors layer_{i}_query for i in 0..L-1, one dtype and
 // one shape, [1, query_heads, queries, head_dim] or [query_heads, queries, head_dim]; data is
-// packed [layer][head][query][dim]. Throws as load_kv_safetensors does.
+// packed [layer][head][query][dim]. Every tensor is checked against the first before the data
+// is sized. Throws as load_kv_safetensors does.
 struct QueryFile {
   uint32_t num_layers = 0, num_query_heads = 0, num_queries = 0, head_dim = 0;
   DType dtype = DType::F32;

@@ -4,12 +4,13 @@ import os
 import pty
 import random
 import re
-import struct
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from safetensors_files import read_safetensors
 
 KVC = os.environ.get("KVC_CLI", "")
 DATA_DIR = Path(os.environ.get("KVC_TEST_DATA_DIR", ""))
@@ -40,17 +41,6 @@ def kvc_json(*args):
     r = kvc(*args, "--json")
     assert r.returncode == 0, f"exit {r.returncode}, stderr: {r.stderr}"
     return json.loads(r.stdout)
-
-
-def read_safetensors(path):
-    """{name: (dtype, shape, raw bytes)} of a safetensors file."""
-    blob = Path(path).read_bytes()
-    (header_len,) = struct.unpack_from("<Q", blob, 0)
-    header = json.loads(blob[8:8 + header_len])
-    header.pop("__metadata__", None)
-    data = blob[8 + header_len:]
-    return {name: (t["dtype"], tuple(t["shape"]), data[t["data_offsets"][0]:t["data_offsets"][1]])
-            for name, t in header.items()}
 
 
 def _write(path, data):

@@ -1,43 +1,23 @@
 # test_torn_files.py: the kvc tool never leaves a torn file under the final name: killed with
 # SIGKILL mid-compress, stopped with SIGTERM, or failing writes (RLIMIT_FSIZE: a short write,
 # then EFBIG) and a full stdout (/dev/full) exit non-zero with a message.
-import json
 import os
 import re
 import resource
 import signal
-import struct
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from safetensors_files import write_cache
+
 KVC = os.environ.get("KVC_CLI", "")
 
 pytestmark = pytest.mark.skipif(
     not KVC or not Path(KVC).is_file(),
     reason=f"KVC_CLI={KVC!r} is not the kvc binary (run via ctest)")
-
-
-def write_cache(path, layers, heads, tokens, head_dim, seed=1):
-    """A float16 safetensors KV cache of random bit patterns (fine for lossless coding)."""
-    rng = __import__("random").Random(seed)
-    size = heads * tokens * head_dim * 2
-    header, offset = {}, 0
-    for layer in range(layers):
-        for kind in ("key", "value"):
-            header[f"layer_{layer}_{kind}"] = {"dtype": "F16", "shape": [heads, tokens, head_dim],
-                                               "data_offsets": [offset, offset + size]}
-            offset += size
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text)
-        chunk = rng.randbytes(size)
-        for _ in range(2 * layers):
-            f.write(chunk)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +32,7 @@ def small_cache(tmp_path_factory):
 
 
 def temp_files(directory, name):
-    pattern = re.compile(re.escape(name) + r"\.tmp\.\d+$")
+    pattern = re.compile(re.escape(name) + r"\.tmp\.\d+\.\d+$")  # <name>.tmp.<pid>.<unique>
     return sorted(p.name for p in Path(directory).iterdir() if pattern.match(p.name))
 
 

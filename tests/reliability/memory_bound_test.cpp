@@ -19,18 +19,8 @@ using kvc_reliability::hand_made_blob;
 
 constexpr uint64_t kConstantBytes = 64 * 1024;  // messages, index and bookkeeping
 
-struct Measured {
-  kvc_status status;
-  uint64_t peak;
-};
-
-// Runs body with the counting allocator armed; returns its status and peak live bytes.
-template <class Body>
-Measured measure(Body&& body) {
-  kvc_alloc::Scope scope;
-  const kvc_status st = body();
-  return {st, kvc_alloc::stats().peak_bytes};
-}
+using kvc_reliability::measure;
+using kvc_reliability::Measured;
 
 double g_largest_amplification = 0;
 

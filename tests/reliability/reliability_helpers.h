@@ -1,5 +1,5 @@
 // reliability_helpers.h: shared pieces of the reliability tests: blobs of several codec settings,
-// and hand-made blobs written field by field with valid checksums.
+// hand-made blobs written field by field with valid checksums, and peak-memory measurement.
 #pragma once
 
 #include <kvc/kvc.h>
@@ -10,6 +10,7 @@
 #include "api/api_helpers.h"
 #include "format/header_fields.h"
 #include "format/writer.h"
+#include "reliability/alloc_counter.h"
 
 namespace kvc_reliability {
 
@@ -52,6 +53,20 @@ inline std::vector<unsigned char> hand_made_blob(
     blob.resize(n);
   }
   return blob;
+}
+
+// A call's status and the peak live bytes the counting allocator saw while it ran.
+struct Measured {
+  kvc_status status;
+  uint64_t peak;
+};
+
+// Runs body with the counting allocator armed; returns its status and peak live bytes.
+template <class Body>
+Measured measure(Body&& body) {
+  kvc_alloc::Scope scope;
+  const kvc_status st = body();
+  return {st, kvc_alloc::stats().peak_bytes};
 }
 
 }  // namespace kvc_reliability

@@ -14,11 +14,13 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/cache_view.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "unit/io/scratch_directory.h"
 
 namespace kvc::io {
 namespace {
@@ -83,20 +85,11 @@ ordered_json cache_header(uint32_t num_layers, const std::vector<uint64_t>& shap
   return header;
 }
 
-// A scratch directory, removed with everything in it when the test ends.
+// Tests with a scratch directory, removed with everything in it when the test ends.
 class Safetensors : public ::testing::Test {
  protected:
-  Safetensors() {
-    static std::atomic<int> counter{0};
-    dir_ = fs::temp_directory_path() /
-           ("kvc_safetensors_test." + std::to_string(::getpid()) + "." + std::to_string(counter++));
-    fs::create_directories(dir_);
-  }
-  ~Safetensors() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  std::string file(const std::string& name) const { return scratch_.file(name); }
+  std::vector<std::string> names() const { return scratch_.names(); }
 
   // Writes a header (plus pattern data) to cache.safetensors and returns its path.
   std::string write_cache(const ordered_json& header, uint64_t buffer_bytes) {
@@ -105,7 +98,7 @@ class Safetensors : public ::testing::Test {
     return path;
   }
 
-  fs::path dir_;
+  kvc_test::ScratchDirectory scratch_{"kvc_safetensors_test"};
 };
 
 // Loads path and checks that it fails with code and a message containing fragment.
@@ -283,12 +276,7 @@ TEST_F(Safetensors, SavingTwiceReplacesBothFilesAndLeavesNoTemporaryFiles) {
   const KvCacheFile loaded = load_kv_safetensors(path);
   expect_same_cache(loaded, cache);
   EXPECT_EQ(loaded.model_name, "new");
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
-    names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"cache.metadata.json", "cache.safetensors"}));
+  EXPECT_EQ(names(), (std::vector<std::string>{"cache.metadata.json", "cache.safetensors"}));
 }
 
 TEST_F(Safetensors, SaveIntoMissingDirectoryThrowsIoErrorAndLeavesNoTemporaryFile) {
@@ -300,7 +288,7 @@ TEST_F(Safetensors, SaveIntoMissingDirectoryThrowsIoErrorAndLeavesNoTemporaryFil
     EXPECT_EQ(e.code(), KVC_ERR_IO);
     EXPECT_EQ(std::string(e.what()), path + ": No such file or directory");
   }
-  EXPECT_TRUE(fs::is_empty(dir_));
+  EXPECT_TRUE(names().empty());
 }
 
 TEST_F(Safetensors, SaveRejectsViewWhoseLayerPointersDoNotMatchItsDims) {
@@ -314,7 +302,57 @@ TEST_F(Safetensors, SaveRejectsViewWhoseLayerPointersDoNotMatchItsDims) {
     EXPECT_NE(std::string(e.what()).find("1 value pointers for num_layers 2"), std::string::npos)
         << e.what();
   }
-  EXPECT_TRUE(fs::is_empty(dir_));
+  EXPECT_TRUE(names().empty());
+}
+
+// Threads of one process saving to one path: every save succeeds, and the pair left behind is
+// one thread's whole cache and its own sidecar (the tester saw half of 2,400 saves fail with
+// ENOENT when all threads shared the temporary name "<path>.tmp.<pid>").
+TEST_F(Safetensors, ConcurrentSavesToOnePathAllSucceedAndLeaveOneMatchingPair) {
+  constexpr int kThreads = 8;
+  constexpr int kSavesPerThread = 25;
+  const std::string path = file("cache.safetensors");
+  std::vector<TestCache> caches;
+  for (int t = 0; t < kThreads; ++t) {
+    caches.push_back(make_cache(DType::F16, 1 + t % 3, 2, 3 + t, 4));  // dims differ per thread
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::string> first_failure(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kSavesPerThread; ++i) {
+        try {
+          save_kv_safetensors(path, caches[t].view(), "thread " + std::to_string(t));
+        } catch (const Error& e) {
+          if (failures++ == 0) first_failure[t] = e.what();
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::string failure_text;
+  for (const std::string& text : first_failure) failure_text += text;
+  EXPECT_EQ(failures.load(), 0) << "of " << kThreads * kSavesPerThread
+                                << " saves; first: " << failure_text;
+  const KvCacheFile loaded = load_kv_safetensors(path);  // the sidecar agrees with the tensors
+  ASSERT_TRUE(loaded.model_name.starts_with("thread ")) << loaded.model_name;
+  const int winner = std::stoi(loaded.model_name.substr(7));
+  ASSERT_TRUE(winner >= 0 && winner < kThreads) << loaded.model_name;
+  expect_same_cache(loaded, caches[winner]);
+  EXPECT_EQ(names(), (std::vector<std::string>{"cache.metadata.json", "cache.safetensors"}));
+}
+
+// A 250-byte name is legal (NAME_MAX is 255); its temporary file must be legal too.
+TEST_F(Safetensors, SavesAndLoadsACacheWhoseFileNameIs250BytesLong) {
+  const std::string name = std::string(238, 'c') + ".safetensors";
+  ASSERT_EQ(name.size(), 250u);
+  const TestCache cache = make_cache(DType::F16, 2, 1, 3, 4);
+  save_kv_safetensors(file(name), cache.view(), "long");
+  const KvCacheFile loaded = load_kv_safetensors(file(name));
+  expect_same_cache(loaded, cache);
+  EXPECT_EQ(loaded.model_name, "long");
+  EXPECT_EQ(names(), (std::vector<std::string>{std::string(238, 'c') + ".metadata.json", name}));
 }
 
 // ---- Metadata sources ---------------------------------------------------------------------
@@ -657,6 +695,54 @@ TEST_F(Safetensors, RejectsMetadataThatIsNotAMapOfStrings) {
   header["__metadata__"] = "none";
   expect_load_error(write_cache(header, buffer_bytes), KVC_ERR_CORRUPT_DATA,
                     "__metadata__ is \"none\", not an object");
+}
+
+TEST_F(Safetensors, RejectsMetadataKeyGivenTwice) {
+  uint64_t buffer_bytes = 0;
+  const ordered_json header = cache_header(1, {1, 1, 1, 2}, "F16", 2, &buffer_bytes);
+  std::string text = header.dump();
+  text.insert(1, R"("__metadata__": {"seq_len": "1", "format": "pt", "seq_len": "2"}, )");
+  write_safetensors(file("cache.safetensors"), text, buffer_bytes);
+  expect_load_error(file("cache.safetensors"), KVC_ERR_CORRUPT_DATA,
+                    "header has duplicate key \"seq_len\" in \"__metadata__\"");
+}
+
+TEST_F(Safetensors, TreatsNullMetadataAsAbsent) {
+  uint64_t buffer_bytes = 0;
+  ordered_json header = cache_header(1, {1, 1, 1, 2}, "F16", 2, &buffer_bytes);
+  header["__metadata__"] = nullptr;
+  EXPECT_EQ(load_kv_safetensors(write_cache(header, buffer_bytes)).model_name, "");
+}
+
+TEST_F(Safetensors, RejectsDataOffsetsWithOneInteger) {
+  ordered_json header = {{"layer_0_key", tensor_entry("F16", {1}, 0, 2)}};
+  header["layer_0_key"]["data_offsets"] = {2};
+  expect_load_error(write_cache(header, 2), KVC_ERR_CORRUPT_DATA,
+                    "tensor layer_0_key: data_offsets [2] is not [begin, end]");
+}
+
+// The reference reader has no rank limit, but numpy and PyTorch stop at 64 dimensions: a longer
+// shape is refused when its 65th dimension is read, so a huge one costs nothing.
+TEST_F(Safetensors, RejectsShapeOfMoreThanSixtyFourDimensions) {
+  ordered_json header = {{"layer_0_key", tensor_entry("F16", std::vector<uint64_t>(64, 1), 0, 2)}};
+  const ordered_json sixty_four = header;
+  write_safetensors(file("ok.safetensors"), sixty_four.dump(), 2);
+  expect_load_error(file("ok.safetensors"), KVC_ERR_INVALID_ARGUMENT,  // a valid header
+                    "missing tensor layer_0_value");
+  header["layer_0_key"]["shape"] = std::vector<uint64_t>(65, 1);
+  expect_load_error(
+      write_cache(header, 2), KVC_ERR_CORRUPT_DATA,
+      "tensor layer_0_key: shape [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+      "1,1,1,1... has more than 64 dimensions");
+}
+
+// A wrong value is quoted as JSON, cut after 60 bytes, and the parse stops there.
+TEST_F(Safetensors, QuotesALongOffendingValueBriefly) {
+  ordered_json header = {{"layer_0_key", tensor_entry("F16", {1}, 0, 2)}};
+  header["layer_0_key"]["shape"] = {1, 2, {{"nested", std::string(100, 'x')}}, 3};
+  expect_load_error(write_cache(header, 2), KVC_ERR_CORRUPT_DATA,
+                    "tensor layer_0_key: shape [1,2,{\"nested\":\"" + std::string(44, 'x') +
+                        "... is not an array of non-negative integers");
 }
 
 // ---- The KV cache convention --------------------------------------------------------------
