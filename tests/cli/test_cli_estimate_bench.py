@@ -172,4 +172,6 @@ def test_bench_on_the_device_gives_the_cpu_bytes(tmp_path):
     env["KVC_CUDA_PLUGIN"] = str(tmp_path / "missing.so")
     none = subprocess.run([KVC, *map(str, args), "--device", "cuda"], env=env,
                           capture_output=True, text=True, timeout=120)
-    assert none.returncode != 0 and "no CUDA device" in none.stderr
+    # The library's own reason reaches the user: which plugin could not be loaded, and why.
+    assert none.returncode != 0 and "no CUDA backend" in none.stderr, none.stderr
+    assert "missing.so" in none.stderr
