@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "codecs/section.h"
+#include "format/section.h"
 
 namespace kvc {
 

@@ -8,14 +8,11 @@
 
 #include "backend/backend.h"
 #include "codecs/entropy_zstd.h"
-#include "codecs/section.h"
+#include "format/section.h"
 #include "core/cache_view.h"
+#include "format/chunk_encoding.h"
 
 namespace kvc {
-
-enum class Codec : uint8_t { Raw = 0, Groupwise = 1 };
-
-constexpr int kLosslessBits = 16;
 
 // Settings for one tensor (all of a layer's keys, or all of its values).
 struct TensorCodecParams {
@@ -25,17 +22,6 @@ struct TensorCodecParams {
   uint32_t recent_tokens = 0;
   int zstd_level = 1;
   ShuffleMode shuffle = ShuffleMode::Auto;
-};
-
-// How a chunk was coded: what its message records.
-struct ChunkEncoding {
-  Codec codec = Codec::Raw;
-  int bits = kLosslessBits;
-  uint32_t group_size = 0;
-  GroupAxis axis = GroupAxis::Tokens;
-  uint32_t quantized_tokens = 0;
-  SideDType side = SideDType::F16;
-  std::vector<SectionInfo> sections;
 };
 
 // Group size as used for a tensor: per-token groups never run past the end of a row.

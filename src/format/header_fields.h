@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "codecs/quant_groupwise.h"
 #include "core/cache_view.h"
+#include "format/chunk_encoding.h"
 
 namespace kvc::format {
 
