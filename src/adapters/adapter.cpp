@@ -51,6 +51,20 @@ int64_t Adapter::cached_elements_per_token_layer() const {
   return int64_t{2} * num_kv_heads * head_dim;
 }
 
+PolicySettings Adapter::policy_settings() const {
+  PolicySettings s;
+  s.key_bits = policy.may_compress_keys ? policy.key_bits : 16;
+  s.value_bits = policy.value_bits;
+  s.group_size = policy.group_size;
+  s.recent_full_precision_tokens = policy.recent_tokens;
+  s.attention_threshold = policy.attention_threshold;
+  s.sink_tokens = static_cast<uint32_t>(policy.sink_tokens);
+  s.recent_always_kept_tokens = static_cast<uint32_t>(policy.recent_tokens);
+  s.sliding_window =
+      attention == AttentionType::kSlidingWindow ? static_cast<uint32_t>(window_tokens) : 0;
+  return s;
+}
+
 std::string Adapter::cache_description() const {
   if (attention == AttentionType::kLatent) {
     return "one compressed latent of " + std::to_string(latent_dim) + " + a shared RoPE key of " +

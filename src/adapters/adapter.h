@@ -33,6 +33,20 @@ struct Policy {
   bool may_compress_keys = true;  // false: keys must stay unquantized
 };
 
+// The compress settings a model's policy asks for: keys stay unquantized (16 bits) where the
+// model may not compress them; the recent tokens are both kept and in full precision; a
+// sliding-window model drops what its window never reads.
+struct PolicySettings {
+  int32_t key_bits = 4;
+  int32_t value_bits = 4;
+  int32_t group_size = 64;
+  int32_t recent_full_precision_tokens = 0;
+  float attention_threshold = 0.90f;
+  uint32_t sink_tokens = 0;
+  uint32_t recent_always_kept_tokens = 0;
+  uint32_t sliding_window = 0;
+};
+
 // One model. Shape fields are 0 where the model's architecture is not public: the shape is then
 // taken from the input cache, and only the policy applies. Built once, never changed: share it.
 struct Adapter {
@@ -58,6 +72,8 @@ struct Adapter {
   int64_t cached_elements_per_token_layer() const;
   // What the cache of this model holds, in words.
   std::string cache_description() const;
+  // The compress settings the policy asks for (see PolicySettings).
+  struct PolicySettings policy_settings() const;
 };
 
 // Throws Error(KVC_ERR_INVALID_ARGUMENT, ...) naming the first inconsistent field: counts that

@@ -162,20 +162,17 @@ KVC_API kvc_status kvc_adapter_compress_params(const kvc_adapter* adapter,
                      " is not between 8 and " + std::to_string(sizeof(kvc_compress_params)));
     kvc_compress_params p{};
     std::memcpy(&p, params, params->struct_size);
-    const kvc::adapters::Adapter& a = adapter->adapter;
-    const kvc::adapters::Policy& policy = a.policy;
-    p.key_bits = policy.may_compress_keys ? policy.key_bits : 16;
-    p.value_bits = policy.value_bits;
-    p.group_size = policy.group_size;
-    p.recent_tokens = policy.recent_tokens;
-    p.attention_threshold = policy.attention_threshold;
-    p.sink_tokens = static_cast<uint32_t>(policy.sink_tokens);
-    p.keep_recent = static_cast<uint32_t>(policy.recent_tokens);
-    p.sliding_window = a.attention == kvc::adapters::AttentionType::kSlidingWindow
-                           ? static_cast<uint32_t>(a.window_tokens)
-                           : 0;
+    const kvc::adapters::PolicySettings s = adapter->adapter.policy_settings();
+    p.key_bits = s.key_bits;
+    p.value_bits = s.value_bits;
+    p.group_size = s.group_size;
+    p.recent_tokens = s.recent_full_precision_tokens;
+    p.attention_threshold = s.attention_threshold;
+    p.sink_tokens = s.sink_tokens;
+    p.keep_recent = s.recent_always_kept_tokens;
+    p.sliding_window = s.sliding_window;
     std::memset(p.model_name, 0, sizeof p.model_name);
-    copy_text(p.model_name, a.name);
+    copy_text(p.model_name, adapter->adapter.name);
     std::memcpy(params, &p, params->struct_size);  // fields beyond the caller's struct_size stay
   });
 }
