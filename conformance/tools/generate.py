@@ -34,6 +34,16 @@ DTYPE_CODES = {"f32": _ffi.KVC_DTYPE_F32, "f16": _ffi.KVC_DTYPE_F16, "bf16": _ff
 SMALL = dict(layers=2, kv_heads=2, tokens=40, head_dim=32)
 WIDE = dict(layers=1, kv_heads=1, tokens=136, head_dim=128)  # full 128-groups on both axes
 
+# The manifest names params as the format's header does; two C fields carry longer names.
+C_FIELDS = {"recent_tokens": "recent_full_precision_tokens",
+            "keep_recent": "recent_always_kept_tokens"}
+
+
+def compress_params(params):
+    """kvc.CompressParams of manifest-named params."""
+    return kvc.CompressParams(**{C_FIELDS.get(k, k): v for k, v in params.items()})
+
+
 # name: (shape, dtype, compress params beyond the defaults, what it covers)
 VALID = {
     "bits4_g64_f16": (SMALL, "f16", dict(key_bits=4, value_bits=4, group_size=64),
@@ -154,7 +164,7 @@ def c_buffer(array):
 
 def raw_compress(ctx, params, shape, dtype, keys, values, queries):
     """kvc_compress_with_queries through the raw layer (queries None: none)."""
-    p = kvc.CompressParams(**params)._c
+    p = compress_params(params)._c
     s = _ffi.kvc_cache_shape()
     _ffi.kvc_cache_shape_default(ctypes.byref(s), ctypes.sizeof(s))
     s.num_layers, s.num_kv_heads = shape["layers"], shape["kv_heads"]
@@ -243,7 +253,7 @@ def make_valid(ctx, index, name, spec, with_queries=False, selection=False):
         q = make_input(dict(layers=1, kv_heads=QUERIES["num_query_heads"],
                             tokens=QUERIES["num_queries"], head_dim=shape["head_dim"]), seed + 900)
         queries = as_dtype(q[0] * np.float32(2), dtype)
-    p = kvc.CompressParams(**params)
+    p = compress_params(params)
     if selection:
         blob = raw_compress(ctx, params, shape, dtype, keys, values, queries)
     else:
@@ -277,17 +287,19 @@ def make_valid(ctx, index, name, spec, with_queries=False, selection=False):
     entry = dict(
         name=name, file=f"valid/{name}.kvc", covers=covers, size=len(blob), sha256=sha256(blob),
         input=input_spec,
-        params={k: getattr(p, k) for k in ("key_bits", "value_bits", "group_size",
-                                           "recent_tokens", "zstd_level", "byte_shuffle")},
+        params={k: getattr(p, C_FIELDS.get(k, k)) for k in (
+            "key_bits", "value_bits", "group_size", "recent_tokens", "zstd_level",
+            "byte_shuffle")},
         info=dict(format_major=info.format_major, format_minor=info.format_minor,
                   num_layers=info.num_layers, num_kv_heads=info.num_kv_heads,
                   num_tokens=info.num_tokens, head_dim=info.head_dim, dtype=DTYPE_CODES[dtype],
                   key_bits=info.key_bits, value_bits=info.value_bits,
-                  group_size=info.group_size, recent_tokens=info.recent_tokens,
+                  group_size=info.group_size,
+                  recent_tokens=info.recent_full_precision_tokens,
                   num_chunks=info.num_chunks),
         decodes=decodes)
     if selection:
-        entry["params"].update({k: getattr(p, k) for k in (
+        entry["params"].update({k: getattr(p, C_FIELDS.get(k, k)) for k in (
             "selection", "attention_threshold", "keep_ratio", "min_tokens", "max_tokens",
             "sink_tokens", "keep_recent", "sliding_window", "per_head")})
     return entry, blob

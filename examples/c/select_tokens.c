@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   params.selection = KVC_SELECT_ATTENTION;
   params.attention_threshold = 0.9f;
   params.sink_tokens = 4;
-  params.keep_recent = 16;
+  params.recent_always_kept_tokens = 16;
   capacity = kvc_compress_bound(&params, &shape);
   blob = malloc(capacity);
   metrics.struct_size = sizeof metrics;

@@ -146,14 +146,14 @@ KVC_API kvc_status kvc_cache_shape_extent(const kvc_cache_shape* shape, size_t* 
 
 /* ---- Compress: one thread at a time per context ----------------------------------------- */
 typedef struct kvc_compress_params {
-  uint32_t struct_size;  /* sizeof(kvc_compress_params) as the caller compiled it */
-  int32_t key_bits;      /* 2, 3, 4 or 8; 16 = keys stored unquantized. Default 4 */
-  int32_t value_bits;    /* 2, 3, 4 or 8; 16 = values stored unquantized. Default 4 */
-  int32_t group_size;    /* 32, 64 or 128 elements per scale and zero point. Default 64 */
-  int32_t recent_tokens; /* newest tokens kept in full precision. Default 0 */
-  int32_t zstd_level;    /* 0 = no entropy stage; -7..22 = Zstandard level. Default 1 */
-  int32_t byte_shuffle;  /* KVC_SHUFFLE_*: byte planes of 16/32-bit data before Zstandard */
-  char model_name[64];   /* NUL-terminated model identifier recorded in the blob; "" = none */
+  uint32_t struct_size; /* sizeof(kvc_compress_params) as the caller compiled it */
+  int32_t key_bits;     /* 2, 3, 4 or 8; 16 = keys stored unquantized. Default 4 */
+  int32_t value_bits;   /* 2, 3, 4 or 8; 16 = values stored unquantized. Default 4 */
+  int32_t group_size;   /* 32, 64 or 128 elements per scale and zero point. Default 64 */
+  int32_t recent_full_precision_tokens; /* newest tokens stored unquantized. Default 0 */
+  int32_t zstd_level;   /* 0 = no entropy stage; -7..22 = Zstandard level. Default 1 */
+  int32_t byte_shuffle; /* KVC_SHUFFLE_*: byte planes of 16/32-bit data before Zstandard */
+  char model_name[64];  /* NUL-terminated model identifier recorded in the blob; "" = none */
   /* Token selection (eviction), before quantization. Fields appended after model_name. */
   int32_t selection;         /* KVC_SELECT_*; default KVC_SELECT_NONE */
   float attention_threshold; /* ATTENTION: attention mass the kept tokens cover, (0, 1]; 0.9 */
@@ -161,17 +161,17 @@ typedef struct kvc_compress_params {
   uint32_t min_tokens;       /* keep at least this many tokens (all when fewer); default 0 */
   uint32_t max_tokens;       /* keep at most this many; 0 = no limit. Default 0 */
   uint32_t sink_tokens;      /* first tokens always kept (attention sinks); default 4 */
-  uint32_t keep_recent;      /* newest tokens always kept; default 32 */
-  uint32_t sliding_window;   /* > 0: tokens before the newest sliding_window are dropped, whatever
-                                the selection (sliding-window attention never reads them) */
-  int32_t per_head;          /* 1: each KV head keeps its own tokens (the same count for every head
-                                of a layer); 0 (default): one set of tokens per layer */
+  uint32_t recent_always_kept_tokens; /* newest tokens selection never evicts; default 32 */
+  uint32_t sliding_window; /* > 0: tokens before the newest sliding_window are dropped, whatever
+                              the selection (sliding-window attention never reads them) */
+  int32_t per_head;        /* 1: each KV head keeps its own tokens (the same count for every head
+                              of a layer); 0 (default): one set of tokens per layer */
 } kvc_compress_params;
 
 /* Token selection policies of kvc_compress_params.selection. Selection keeps tokens by layer:
  * each layer keeps its own count, so decompressed layers can differ in length (see
- * kvc_decompress). Sink tokens, the keep_recent window and [min_tokens, max_tokens] bound every
- * policy; max_tokens wins over the forced tokens when they conflict (newest first). */
+ * kvc_decompress). Sink tokens, the recent_always_kept_tokens and [min_tokens, max_tokens] bound
+ * every policy; max_tokens wins over the forced tokens when they conflict (newest first). */
 #define KVC_SELECT_NONE 0 /* keep every token (sliding_window still applies) */
 #define KVC_SELECT_ATTENTION                                                                   \
   1                           /* the fewest tokens whose softmax attention mass, averaged over \
@@ -289,7 +289,7 @@ typedef struct kvc_blob_info {
   int32_t key_bits;
   int32_t value_bits;
   int32_t group_size;
-  int32_t recent_tokens;
+  int32_t recent_full_precision_tokens;
   int32_t zstd_level;
   int32_t byte_shuffle;
   uint32_t num_chunks;

@@ -296,7 +296,7 @@ typedef struct kvc_adapter_info {
   float rope_theta;          /* RoPE base frequency; 0 = unknown */
   float attention_threshold; /* policy: attention mass the kept tokens must cover, (0, 1] */
   int32_t sink_tokens;       /* policy: first tokens always kept */
-  int32_t recent_tokens;     /* policy: newest tokens always kept in full precision */
+  int32_t recent_tokens;     /* policy: newest tokens never evicted and kept in full precision */
   int32_t key_bits;          /* policy: 2, 3, 4, 8, or 16 (unquantized) */
   int32_t value_bits;        /* policy: 2, 3, 4, 8, or 16 (unquantized) */
   int32_t group_size;        /* policy: 32, 64 or 128 */
@@ -342,8 +342,9 @@ KVC_API kvc_status kvc_adapter_get_info(const kvc_adapter* adapter, kvc_adapter_
 KVC_API kvc_status kvc_adapter_cache_shape(const kvc_adapter* adapter, uint32_t num_tokens,
                                            kvc_dtype dtype, kvc_cache_shape* out_shape);
 /** Sets the policy fields of *params (struct_size set by the caller, other fields kept) from the
- * adapter: key/value bits (16 for keys the model may not compress), group_size, recent_tokens,
- * attention_threshold, sink_tokens, keep_recent, sliding_window (sliding-window attention) and
+ * adapter: key/value bits (16 for keys the model may not compress), group_size,
+ * recent_full_precision_tokens and recent_always_kept_tokens (both the policy's recent_tokens),
+ * attention_threshold, sink_tokens, sliding_window (sliding-window attention) and
  * model_name. The selection policy is left as it was. */
 KVC_API kvc_status kvc_adapter_compress_params(const kvc_adapter* adapter,
                                                kvc_compress_params* params);

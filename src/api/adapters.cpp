@@ -166,10 +166,10 @@ KVC_API kvc_status kvc_adapter_compress_params(const kvc_adapter* adapter,
     p.key_bits = s.key_bits;
     p.value_bits = s.value_bits;
     p.group_size = s.group_size;
-    p.recent_tokens = s.recent_full_precision_tokens;
+    p.recent_full_precision_tokens = s.recent_full_precision_tokens;
     p.attention_threshold = s.attention_threshold;
     p.sink_tokens = s.sink_tokens;
-    p.keep_recent = s.recent_always_kept_tokens;
+    p.recent_always_kept_tokens = s.recent_always_kept_tokens;
     p.sliding_window = s.sliding_window;
     std::memset(p.model_name, 0, sizeof p.model_name);
     copy_text(p.model_name, adapter->adapter.name);

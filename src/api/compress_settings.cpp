@@ -16,7 +16,7 @@ kvc_compress_params compress_defaults() {
   p.key_bits = 4;
   p.value_bits = 4;
   p.group_size = 64;
-  p.recent_tokens = 0;
+  p.recent_full_precision_tokens = 0;
   p.zstd_level = 1;
   p.byte_shuffle = KVC_SHUFFLE_AUTO;
   const kvc::SelectionSettings selection;
@@ -26,7 +26,7 @@ kvc_compress_params compress_defaults() {
   p.min_tokens = selection.min_tokens;
   p.max_tokens = selection.max_tokens;
   p.sink_tokens = selection.sink_tokens;
-  p.keep_recent = selection.keep_recent;
+  p.recent_always_kept_tokens = selection.keep_recent;
   p.sliding_window = selection.sliding_window;
   p.per_head = 0;
   return p;
@@ -41,9 +41,10 @@ kvc::CompressSettings settings_from(const kvc_compress_params* given) {
   kvc::require(p.group_size > 0,
                "group_size " + std::to_string(p.group_size) + " is not 32, 64 or 128");
   s.group_size = static_cast<uint32_t>(p.group_size);
-  kvc::require(p.recent_tokens >= 0,
-               "recent_tokens " + std::to_string(p.recent_tokens) + " is negative");
-  s.recent_tokens = static_cast<uint32_t>(p.recent_tokens);
+  kvc::require(p.recent_full_precision_tokens >= 0,
+               "recent_full_precision_tokens " + std::to_string(p.recent_full_precision_tokens) +
+                   " is negative");
+  s.recent_tokens = static_cast<uint32_t>(p.recent_full_precision_tokens);
   s.zstd_level = p.zstd_level;
   kvc::require(p.byte_shuffle == KVC_SHUFFLE_AUTO || p.byte_shuffle == KVC_SHUFFLE_OFF ||
                    p.byte_shuffle == KVC_SHUFFLE_ON,
@@ -61,7 +62,7 @@ kvc::CompressSettings settings_from(const kvc_compress_params* given) {
   sel.min_tokens = p.min_tokens;
   sel.max_tokens = p.max_tokens;
   sel.sink_tokens = p.sink_tokens;
-  sel.keep_recent = p.keep_recent;
+  sel.keep_recent = p.recent_always_kept_tokens;
   sel.sliding_window = p.sliding_window;
   kvc::require(p.per_head == 0 || p.per_head == 1,
                "per_head " + std::to_string(p.per_head) + " is not 0 or 1");

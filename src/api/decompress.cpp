@@ -61,7 +61,7 @@ KVC_API kvc_status kvc_inspect(kvc_context* ctx, const void* src, size_t src_siz
     info.key_bits = h.key_bits;
     info.value_bits = h.value_bits;
     info.group_size = static_cast<int32_t>(h.group_size);
-    info.recent_tokens = static_cast<int32_t>(h.recent_tokens);
+    info.recent_full_precision_tokens = static_cast<int32_t>(h.recent_tokens);
     info.zstd_level = h.zstd_level;
     info.byte_shuffle = h.byte_shuffle;
     info.num_chunks = static_cast<uint32_t>(reader.chunk_count());

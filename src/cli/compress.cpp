@@ -133,10 +133,10 @@ void apply_model_policy(CompressOptions& o) {
   if (unset(o.bits_option) && unset(o.key_bits_option)) p.key_bits = policy.key_bits;
   if (unset(o.bits_option) && unset(o.value_bits_option)) p.value_bits = policy.value_bits;
   if (unset(o.group_size_option)) p.group_size = policy.group_size;
-  if (unset(o.recent_option)) p.recent_tokens = policy.recent_tokens;
+  if (unset(o.recent_option)) p.recent_full_precision_tokens = policy.recent_full_precision_tokens;
   if (unset(o.threshold_option)) p.attention_threshold = policy.attention_threshold;
   if (unset(o.sinks_option)) p.sink_tokens = policy.sink_tokens;
-  if (unset(o.keep_recent_option)) p.keep_recent = policy.keep_recent;
+  if (unset(o.keep_recent_option)) p.recent_always_kept_tokens = policy.recent_always_kept_tokens;
   if (unset(o.sliding_window_option)) p.sliding_window = policy.sliding_window;
 }
 
@@ -253,9 +253,12 @@ int run_compress(CompressOptions& o) {
     r["output_written"] = !is_rejected;
     r["model_name"] = kvc_cache_model_name(cache.get());
     r["shape"] = shape_json(shape);
-    r["params"] = {{"key_bits", p.key_bits},     {"value_bits", p.value_bits},
-                   {"group_size", p.group_size}, {"recent_tokens", p.recent_tokens},
-                   {"zstd_level", p.zstd_level}, {"shuffle", shuffle_name(p.byte_shuffle)}};
+    r["params"] = {{"key_bits", p.key_bits},
+                   {"value_bits", p.value_bits},
+                   {"group_size", p.group_size},
+                   {"recent_full_precision_tokens", p.recent_full_precision_tokens},
+                   {"zstd_level", p.zstd_level},
+                   {"shuffle", shuffle_name(p.byte_shuffle)}};
     r["selection"] = {
         {"policy", selection_name(p.selection)},
         {"attention_threshold", std::strtod(float_text(p.attention_threshold).c_str(), nullptr)},
@@ -263,7 +266,7 @@ int run_compress(CompressOptions& o) {
         {"min_tokens", p.min_tokens},
         {"max_tokens", p.max_tokens},
         {"sink_tokens", p.sink_tokens},
-        {"keep_recent", p.keep_recent},
+        {"recent_always_kept_tokens", p.recent_always_kept_tokens},
         {"sliding_window", p.sliding_window},
         {"per_head", p.per_head != 0}};
     r["queries"] = o.queries.empty() ? json(nullptr) : json(o.queries);
@@ -324,9 +327,9 @@ int run_compress(CompressOptions& o) {
                     : format("compressed %s -> %s\n", o.input.c_str(), o.output.c_str());
     t += "  shape      " + shape_text(shape) + "\n";
     t += format(
-        "  params     key_bits %d, value_bits %d, group_size %d, recent_tokens %d, "
+        "  params     key_bits %d, value_bits %d, group_size %d, recent_full_precision_tokens %d, "
         "zstd_level %d, shuffle %s\n",
-        p.key_bits, p.value_bits, p.group_size, p.recent_tokens, p.zstd_level,
+        p.key_bits, p.value_bits, p.group_size, p.recent_full_precision_tokens, p.zstd_level,
         shuffle_name(p.byte_shuffle).c_str());
     t += format("  size       %s -> %s\n", bytes_text(metrics.original_bytes).c_str(),
                 bytes_text(metrics.compressed_bytes).c_str());
@@ -408,7 +411,8 @@ Command add_compress_command(CLI::App& app) {
   o->group_size_option =
       sub->add_option("--group-size", o->params.group_size, "Elements per scale: 32, 64 or 128")
           ->capture_default_str();
-  o->recent_option = sub->add_option("--recent-tokens", o->params.recent_tokens,
+  o->recent_option = sub->add_option("--recent-full-precision-tokens,--recent-tokens",
+                                     o->params.recent_full_precision_tokens,
                                      "Newest tokens kept in full precision")
                          ->capture_default_str();
   sub->add_option("--zstd-level", o->params.zstd_level,
@@ -444,7 +448,8 @@ Command add_compress_command(CLI::App& app) {
   o->sinks_option = sub->add_option("--sinks", o->params.sink_tokens, "First tokens always kept")
                         ->capture_default_str();
   o->keep_recent_option =
-      sub->add_option("--keep-recent", o->params.keep_recent, "Newest tokens always kept")
+      sub->add_option("--recent-always-kept-tokens,--keep-recent",
+                      o->params.recent_always_kept_tokens, "Newest tokens never evicted")
           ->capture_default_str();
   o->sliding_window_option =
       sub->add_option("--sliding-window", o->params.sliding_window,

@@ -51,9 +51,12 @@ int run_inspect(const InspectOptions& o) {
     r["producer"] = info.producer;
     r["model_name"] = info.model_name;
     r["shape"] = shape_json(shape);
-    r["params"] = {{"key_bits", info.key_bits},     {"value_bits", info.value_bits},
-                   {"group_size", info.group_size}, {"recent_tokens", info.recent_tokens},
-                   {"zstd_level", info.zstd_level}, {"shuffle", shuffle_name(info.byte_shuffle)}};
+    r["params"] = {{"key_bits", info.key_bits},
+                   {"value_bits", info.value_bits},
+                   {"group_size", info.group_size},
+                   {"recent_full_precision_tokens", info.recent_full_precision_tokens},
+                   {"zstd_level", info.zstd_level},
+                   {"shuffle", shuffle_name(info.byte_shuffle)}};
     static const char* const kSelections[] = {"none", "attention", "key-norm", "recency"};
     r["selection"] = {
         {"policy",
@@ -75,10 +78,10 @@ int run_inspect(const InspectOptions& o) {
     if (info.model_name[0] != '\0') t += "  model      " + printable(info.model_name) + "\n";
     t += "  shape      " + shape_text(shape) + "\n";
     t += format(
-        "  params     key_bits %d, value_bits %d, group_size %d, recent_tokens %d, "
+        "  params     key_bits %d, value_bits %d, group_size %d, recent_full_precision_tokens %d, "
         "zstd_level %d, shuffle %s\n",
-        info.key_bits, info.value_bits, info.group_size, info.recent_tokens, info.zstd_level,
-        shuffle_name(info.byte_shuffle).c_str());
+        info.key_bits, info.value_bits, info.group_size, info.recent_full_precision_tokens,
+        info.zstd_level, shuffle_name(info.byte_shuffle).c_str());
     t += format("  chunks     %u\n", info.num_chunks);
     t += format("  size       %s original, %s compressed\n",
                 bytes_text(info.original_bytes).c_str(), bytes_text(info.blob_bytes).c_str());

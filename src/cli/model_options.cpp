@@ -71,8 +71,9 @@ void add_model_options(CLI::App& sub, ModelOptions& o, bool is_shape_optional) {
   o.group_size_option =
       sub.add_option("--group-size", o.group_size, "Elements per scale: 32, 64 or 128")
           ->group(codec);
-  o.recent_option =
-      sub.add_option("--recent", o.recent, "Newest tokens kept in full precision")->group(codec);
+  o.recent_option = sub.add_option("--recent-full-precision-tokens,--recent", o.recent,
+                                   "Newest tokens kept in full precision")
+                        ->group(codec);
   o.zstd_level_option =
       sub.add_option("--zstd-level", o.zstd_level, "Zstandard level -7..22; 0 = none")
           ->group(codec);
@@ -95,8 +96,9 @@ void add_model_options(CLI::App& sub, ModelOptions& o, bool is_shape_optional) {
           ->group(select);
   o.sinks_option = sub.add_option("--sinks", o.sinks, "First tokens always kept (attention sinks)")
                        ->group(select);
-  o.keep_recent_option =
-      sub.add_option("--keep-recent", o.keep_recent, "Newest tokens always kept")->group(select);
+  o.keep_recent_option = sub.add_option("--recent-always-kept-tokens,--keep-recent", o.keep_recent,
+                                        "Newest tokens never evicted")
+                             ->group(select);
   o.sliding_window_option =
       sub.add_option("--sliding-window", o.sliding_window,
                      "Drop tokens before the newest N (default: the model's window)")
@@ -153,7 +155,7 @@ ModelSetup resolve_model_options(const ModelOptions& o, const kvc_cache_shape* c
   if (given(o.key_bits_option)) p.key_bits = o.key_bits;
   if (given(o.value_bits_option)) p.value_bits = o.value_bits;
   if (given(o.group_size_option)) p.group_size = o.group_size;
-  if (given(o.recent_option)) p.recent_tokens = o.recent;
+  if (given(o.recent_option)) p.recent_full_precision_tokens = o.recent;
   if (given(o.zstd_level_option)) p.zstd_level = o.zstd_level;
   p.selection = selection_from_name(o.select);
   if (given(o.keep_ratio_option)) p.keep_ratio = o.keep_ratio;
@@ -161,7 +163,7 @@ ModelSetup resolve_model_options(const ModelOptions& o, const kvc_cache_shape* c
   if (given(o.min_tokens_option)) p.min_tokens = o.min_tokens;
   if (given(o.max_tokens_option)) p.max_tokens = o.max_tokens;
   if (given(o.sinks_option)) p.sink_tokens = o.sinks;
-  if (given(o.keep_recent_option)) p.keep_recent = o.keep_recent;
+  if (given(o.keep_recent_option)) p.recent_always_kept_tokens = o.keep_recent;
   if (given(o.sliding_window_option)) p.sliding_window = o.sliding_window;
   return m;
 }
@@ -170,7 +172,7 @@ json params_json(const kvc_compress_params& p) {
   return json{{"key_bits", p.key_bits},
               {"value_bits", p.value_bits},
               {"group_size", p.group_size},
-              {"recent_tokens", p.recent_tokens},
+              {"recent_full_precision_tokens", p.recent_full_precision_tokens},
               {"zstd_level", p.zstd_level},
               {"model_name", p.model_name},
               {"selection", selection_name(p.selection)},
@@ -179,14 +181,14 @@ json params_json(const kvc_compress_params& p) {
               {"min_tokens", p.min_tokens},
               {"max_tokens", p.max_tokens},
               {"sink_tokens", p.sink_tokens},
-              {"keep_recent", p.keep_recent},
+              {"recent_always_kept_tokens", p.recent_always_kept_tokens},
               {"sliding_window", p.sliding_window}};
 }
 
 std::string params_text(const kvc_compress_params& p) {
-  std::string t =
-      format("key_bits %d, value_bits %d, group_size %d, recent_tokens %d, zstd_level %d",
-             p.key_bits, p.value_bits, p.group_size, p.recent_tokens, p.zstd_level);
+  std::string t = format(
+      "key_bits %d, value_bits %d, group_size %d, recent_full_precision_tokens %d, zstd_level %d",
+      p.key_bits, p.value_bits, p.group_size, p.recent_full_precision_tokens, p.zstd_level);
   t += ", selection " + selection_name(p.selection);
   if (p.selection == KVC_SELECT_ATTENTION) {
     t += format(" (threshold %.2f)", static_cast<double>(p.attention_threshold));

@@ -27,7 +27,7 @@
   F(kvc_compress_params, key_bits)                   \
   F(kvc_compress_params, value_bits)                 \
   F(kvc_compress_params, group_size)                 \
-  F(kvc_compress_params, recent_tokens)              \
+  F(kvc_compress_params, recent_full_precision_tokens)              \
   F(kvc_compress_params, zstd_level)                 \
   F(kvc_compress_params, byte_shuffle)               \
   F(kvc_compress_params, model_name)                 \
@@ -37,7 +37,7 @@
   F(kvc_compress_params, min_tokens)                 \
   F(kvc_compress_params, max_tokens)                 \
   F(kvc_compress_params, sink_tokens)                \
-  F(kvc_compress_params, keep_recent)                \
+  F(kvc_compress_params, recent_always_kept_tokens)                \
   F(kvc_compress_params, sliding_window)             \
   F(kvc_compress_params, per_head)                   \
   S(kvc_metrics)                                     \
@@ -71,7 +71,7 @@
   F(kvc_blob_info, key_bits)                         \
   F(kvc_blob_info, value_bits)                       \
   F(kvc_blob_info, group_size)                       \
-  F(kvc_blob_info, recent_tokens)                    \
+  F(kvc_blob_info, recent_full_precision_tokens)                    \
   F(kvc_blob_info, zstd_level)                       \
   F(kvc_blob_info, byte_shuffle)                     \
   F(kvc_blob_info, num_chunks)                       \

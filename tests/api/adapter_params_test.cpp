@@ -70,8 +70,8 @@ TEST(AdapterParams, ThePolicyFillsItsFieldsAndLeavesTheOthers) {
   EXPECT_EQ(p.key_bits, info.key_bits);
   EXPECT_EQ(p.value_bits, info.value_bits);
   EXPECT_EQ(p.group_size, info.group_size);
-  EXPECT_EQ(p.recent_tokens, info.recent_tokens);
-  EXPECT_EQ(p.keep_recent, static_cast<uint32_t>(info.recent_tokens));
+  EXPECT_EQ(p.recent_full_precision_tokens, info.recent_tokens);
+  EXPECT_EQ(p.recent_always_kept_tokens, static_cast<uint32_t>(info.recent_tokens));
   EXPECT_EQ(p.sink_tokens, static_cast<uint32_t>(info.sink_tokens));
   EXPECT_EQ(p.sliding_window, 0u);  // causal attention reads every token
   EXPECT_STREQ(p.model_name, "gpt-4");

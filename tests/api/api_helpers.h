@@ -35,7 +35,7 @@ inline kvc_compress_params params(int key_bits = 4, int value_bits = 4, int grou
   p.key_bits = key_bits;
   p.value_bits = value_bits;
   p.group_size = group_size;
-  p.recent_tokens = recent_tokens;
+  p.recent_full_precision_tokens = recent_tokens;
   return p;
 }
 

@@ -40,7 +40,7 @@ TEST(CompressParams, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(p.key_bits, 4);
   EXPECT_EQ(p.value_bits, 4);
   EXPECT_EQ(p.group_size, 64);
-  EXPECT_EQ(p.recent_tokens, 0);
+  EXPECT_EQ(p.recent_full_precision_tokens, 0);
   EXPECT_EQ(p.zstd_level, 1);
   EXPECT_EQ(p.byte_shuffle, KVC_SHUFFLE_AUTO);
 }
@@ -51,7 +51,7 @@ TEST(CompressParams, DefaultWithAnOlderStructSizeWritesOnlyThatMuch) {
   const uint32_t old_size = offsetof(kvc_compress_params, zstd_level);
   ASSERT_EQ(kvc_compress_params_default(&p, old_size), KVC_OK);
   EXPECT_EQ(p.struct_size, old_size);
-  EXPECT_EQ(p.recent_tokens, 0);
+  EXPECT_EQ(p.recent_full_precision_tokens, 0);
   int32_t untouched;
   std::memset(&untouched, 0x5A, sizeof untouched);
   EXPECT_EQ(p.zstd_level, untouched);
@@ -118,8 +118,8 @@ TEST(Compress, InvalidArgumentsAreRejectedWithTheValueNamed) {
        "group_size 48 is not 32, 64 or 128"},
       {"negative group", [](auto& p, auto&) { p.group_size = -64; },
        "group_size -64 is not 32, 64 or 128"},
-      {"recent_tokens", [](auto& p, auto&) { p.recent_tokens = -1; },
-       "recent_tokens -1 is negative"},
+      {"recent_tokens", [](auto& p, auto&) { p.recent_full_precision_tokens = -1; },
+       "recent_full_precision_tokens -1 is negative"},
       {"zstd_level", [](auto& p, auto&) { p.zstd_level = 23; }, "zstd_level 23 is not in -7..22"},
       {"byte_shuffle", [](auto& p, auto&) { p.byte_shuffle = 3; },
        "byte_shuffle 3 is not KVC_SHUFFLE_AUTO, KVC_SHUFFLE_OFF or KVC_SHUFFLE_ON"},

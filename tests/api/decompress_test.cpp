@@ -83,7 +83,7 @@ TEST(Inspect, ReportsEveryFieldOfTheHeader) {
   EXPECT_EQ(info.key_bits, 8);
   EXPECT_EQ(info.value_bits, 3);
   EXPECT_EQ(info.group_size, 128);
-  EXPECT_EQ(info.recent_tokens, 6);
+  EXPECT_EQ(info.recent_full_precision_tokens, 6);
   EXPECT_EQ(info.zstd_level, 7);
   EXPECT_EQ(info.byte_shuffle, KVC_SHUFFLE_ON);
   EXPECT_EQ(info.num_chunks, 6u);

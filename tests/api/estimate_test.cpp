@@ -137,7 +137,7 @@ TEST(Estimate, TokensKeptMatchWhatSelectionKeepsOnTheRealCaches) {
       p.selection = c.selection;
       p.keep_ratio = c.keep_ratio;
       p.sink_tokens = c.sinks;
-      p.keep_recent = c.keep_recent;
+      p.recent_always_kept_tokens = c.keep_recent;
       p.min_tokens = c.min_tokens;
       p.max_tokens = c.max_tokens;
       p.sliding_window = c.sliding_window;
@@ -194,7 +194,7 @@ TEST(Estimate, TokenCountsFollowTheSelectionPolicy) {
   const kvc_cache_shape s = kvc_api_test::shape(3, 2, 1000, 64);
   kvc_compress_params p = kvc_api_test::params();
   p.sink_tokens = 4;
-  p.keep_recent = 32;
+  p.recent_always_kept_tokens = 32;
   p.selection = KVC_SELECT_RECENCY;
   p.keep_ratio = 0.25f;
   kvc_estimate_result e = estimate(ctx, p, s);

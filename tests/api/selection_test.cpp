@@ -160,7 +160,7 @@ TEST(Selection, SeedScenarioKeepsFewTokensCoveringTheThresholdAndRestoresTheLeng
   const Scene s = make_scene(1, 1, 1, 100, 128, 5);
   kvc_compress_params p = selection(KVC_SELECT_ATTENTION, info.attention_threshold, 4);
   p.sink_tokens = 0;
-  p.keep_recent = 0;
+  p.recent_always_kept_tokens = 0;
   std::snprintf(p.model_name, sizeof p.model_name, "gpt-4");
   const Compressed c = compress_scene(ctx, p, s);
   ASSERT_EQ(c.status, KVC_OK) << ctx.error();
@@ -242,7 +242,7 @@ TEST(Selection, AttentionKeepsTheFewestTokensReachingTheThresholdPerLayer) {
   for (const float threshold : {0.5f, 0.8f, 0.95f, 1.0f}) {
     kvc_compress_params p = selection(KVC_SELECT_ATTENTION, threshold);
     p.sink_tokens = 0;
-    p.keep_recent = 0;
+    p.recent_always_kept_tokens = 0;
     const Compressed c = compress_scene(ctx, p, s);
     ASSERT_EQ(c.status, KVC_OK) << ctx.error();
     const Positions pos = positions_of(ctx, c.blob, 3);
@@ -266,7 +266,7 @@ TEST(Selection, PerHeadCountsMatchABruteForceOracle) {
   kvc_compress_params p = selection(KVC_SELECT_ATTENTION, 0.9f);
   p.per_head = 1;
   p.sink_tokens = 0;
-  p.keep_recent = 0;
+  p.recent_always_kept_tokens = 0;
   const Compressed c = compress_scene(ctx, p, s);
   ASSERT_EQ(c.status, KVC_OK) << ctx.error();
   const Positions pos = positions_of(ctx, c.blob, 2);
@@ -294,7 +294,7 @@ TEST(Selection, SinksRecentWindowAndMinMaxBoundTheSelection) {
   const Scene s = make_scene(1, 1, 1, 64, 8, 2);
   kvc_compress_params p = selection(KVC_SELECT_ATTENTION, 0.3f);
   p.sink_tokens = 4;
-  p.keep_recent = 6;
+  p.recent_always_kept_tokens = 6;
   Compressed c = compress_scene(ctx, p, s);
   ASSERT_EQ(c.status, KVC_OK) << ctx.error();
   Positions pos = positions_of(ctx, c.blob, 1);
@@ -342,7 +342,7 @@ TEST(Selection, KeyNormAndRecencyKeepTheirShareWithoutQueries) {
   kvc_compress_params p = selection(KVC_SELECT_RECENCY);
   p.keep_ratio = 0.25f;
   p.sink_tokens = 2;
-  p.keep_recent = 0;
+  p.recent_always_kept_tokens = 0;
   Compressed c = compress_scene(ctx, p, s, false);
   ASSERT_EQ(c.status, KVC_OK) << ctx.error();
   EXPECT_EQ(c.metrics.attention_coverage, -1.0);

@@ -224,10 +224,14 @@ def test_no_verify_reports_sizes_without_quality(tmp_path):
 
 def test_key_and_value_bits_override_bits(tmp_path):
     r = kvc_json("compress", need(STORIES), "-o", tmp_path / "m.kvc", "--bits", "8", "--value-bits",
-                 "2", "--shuffle", "off", "--zstd-level", "5", "--recent-tokens", "16")
-    assert r["params"] == {"key_bits": 8, "value_bits": 2, "group_size": 64, "recent_tokens": 16,
-                           "zstd_level": 5, "shuffle": "off"}
+                 "2", "--shuffle", "off", "--zstd-level", "5", "--recent-full-precision-tokens",
+                 "16")
+    assert r["params"] == {"key_bits": 8, "value_bits": 2, "group_size": 64,
+                           "recent_full_precision_tokens": 16, "zstd_level": 5, "shuffle": "off"}
     assert kvc_json("inspect", tmp_path / "m.kvc")["params"] == r["params"]
+    # The 0.1 spelling of the flag stays an alias.
+    old = kvc_json("compress", need(STORIES), "-o", tmp_path / "o.kvc", "--recent-tokens", "16")
+    assert old["params"]["recent_full_precision_tokens"] == 16
 
 
 # ---- Exit codes and errors ----------------------------------------------------------------

@@ -71,18 +71,19 @@ void check_valid(kvc_context* ctx, const std::string& dir, const nlohmann::json&
   kvc_blob_info info{};
   info.struct_size = sizeof info;
   if (kvc_inspect(ctx, blob.data(), blob.size(), &info) != KVC_OK) return fail(name + ": inspect");
-  const std::pair<const char*, int64_t> fields[] = {{"format_major", info.format_major},
-                                                    {"format_minor", info.format_minor},
-                                                    {"num_layers", info.num_layers},
-                                                    {"num_kv_heads", info.num_kv_heads},
-                                                    {"num_tokens", info.num_tokens},
-                                                    {"head_dim", info.head_dim},
-                                                    {"dtype", info.dtype},
-                                                    {"key_bits", info.key_bits},
-                                                    {"value_bits", info.value_bits},
-                                                    {"group_size", info.group_size},
-                                                    {"recent_tokens", info.recent_tokens},
-                                                    {"num_chunks", info.num_chunks}};
+  const std::pair<const char*, int64_t> fields[] = {
+      {"format_major", info.format_major},
+      {"format_minor", info.format_minor},
+      {"num_layers", info.num_layers},
+      {"num_kv_heads", info.num_kv_heads},
+      {"num_tokens", info.num_tokens},
+      {"head_dim", info.head_dim},
+      {"dtype", info.dtype},
+      {"key_bits", info.key_bits},
+      {"value_bits", info.value_bits},
+      {"group_size", info.group_size},
+      {"recent_tokens", info.recent_full_precision_tokens},
+      {"num_chunks", info.num_chunks}};
   for (const auto& [field, value] : fields) {
     if (v.at("info").at(field).get<int64_t>() != value) fail(name + ": info " + field);
   }

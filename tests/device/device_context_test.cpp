@@ -248,7 +248,7 @@ TEST(DeviceContext, TokenSelectionGivesTheCpuBytes) {
   kvc_compress_params p = params(4, 4, 32, 8);
   p.selection = KVC_SELECT_ATTENTION;
   p.attention_threshold = 0.8f;
-  p.keep_recent = 8;
+  p.recent_always_kept_tokens = 8;
   expect_same_bytes(c, p, &qs, q.data());
   p.per_head = 1;
   expect_same_bytes(c, p, &qs, q.data());

@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   p.key_bits = kBits[c.next(5)];
   p.value_bits = kBits[c.next(5)];
   p.group_size = kGroups[c.next(3)];
-  p.recent_tokens = static_cast<int32_t>(c.next(100));
+  p.recent_full_precision_tokens = static_cast<int32_t>(c.next(100));
   p.zstd_level = static_cast<int32_t>(c.next(6)) - 1;  // -1..4: fast levels only
   p.byte_shuffle = static_cast<int32_t>(c.next(3));
 
@@ -125,7 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kvc_fuzz::check_status(status, "kvc_decompress", ctx);
   kvc_fuzz::expect(status == KVC_OK && written == packed_bytes, "a fresh blob fails to decode");
 
-  const uint32_t recent = static_cast<uint32_t>(p.recent_tokens);
+  const uint32_t recent = static_cast<uint32_t>(p.recent_full_precision_tokens);
   const uint32_t quantized = s.num_tokens - (recent < s.num_tokens ? recent : s.num_tokens);
   check_tensor(keys, out_keys, s, p.key_bits, quantized);
   check_tensor(values, out_values, s, p.value_bits, quantized);

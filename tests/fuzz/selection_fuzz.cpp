@@ -56,7 +56,7 @@ Case draw(const uint8_t* data, size_t size) {
   p.key_bits = kBits[c.next(5)];
   p.value_bits = kBits[c.next(5)];
   p.group_size = kGroups[c.next(3)];
-  p.recent_tokens = static_cast<int32_t>(c.next(40));
+  p.recent_full_precision_tokens = static_cast<int32_t>(c.next(40));
   p.selection = static_cast<int32_t>(c.next(4));
   p.attention_threshold = static_cast<float>(1 + c.next(100)) / 100.0f;
   p.keep_ratio = static_cast<float>(1 + c.next(100)) / 100.0f;
@@ -64,7 +64,7 @@ Case draw(const uint8_t* data, size_t size) {
   p.max_tokens = c.next(40);  // 0: no limit
   if (p.max_tokens > 0 && p.max_tokens < p.min_tokens) std::swap(p.min_tokens, p.max_tokens);
   p.sink_tokens = c.next(8);
-  p.keep_recent = c.next(40);
+  p.recent_always_kept_tokens = c.next(40);
   const uint32_t window = c.next(200);
   p.sliding_window = window < 100 ? 0 : window - 100;
   p.per_head = static_cast<int32_t>(c.next(2));
@@ -124,7 +124,7 @@ void check_positions(const Case& k, const uint32_t* kept, uint32_t count) {
   std::vector<bool> is_kept(tokens, false);
   for (uint32_t i = 0; i < count; ++i) is_kept[kept[i]] = true;
   for (uint32_t t = window_begin; p.max_tokens == 0 && t < tokens; ++t) {
-    const bool forced = t < p.sink_tokens || tokens - t <= p.keep_recent;
+    const bool forced = t < p.sink_tokens || tokens - t <= p.recent_always_kept_tokens;
     kvc_fuzz::expect(!forced || is_kept[t], "a sink or recent token was dropped");
   }
   if (p.selection == KVC_SELECT_RECENCY) {  // every kept non-sink is newer than any dropped one

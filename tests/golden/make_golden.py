@@ -18,7 +18,8 @@ import kvc
 # name: (layers, kv_heads, tokens, head_dim, dtype, params)
 CASES = {
     "k4v4_f16_zstd": (2, 2, 37, 64, "float16",
-                      dict(key_bits=4, value_bits=4, group_size=32, recent_tokens=5)),
+                      dict(key_bits=4, value_bits=4, group_size=32,
+                           recent_full_precision_tokens=5)),
     "k2v3_bf16_stored": (1, 3, 70, 32, "bfloat16",
                          dict(key_bits=2, value_bits=3, group_size=64, zstd_level=0)),
     "k8v8_f32_shuffle": (2, 1, 40, 48, "float32",

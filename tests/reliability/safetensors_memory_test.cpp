@@ -1,7 +1,7 @@
 // safetensors_memory_test.cpp: hostile safetensors headers and query files are refused in memory
 // far below what they declare and below their own size: nothing is sized before it is checked.
 #include <gtest/gtest.h>
-#include <kvc/kvc.h>
+#include <kvc/kvc_tools.h>
 #include <unistd.h>
 
 #include <cstdint>

@@ -186,7 +186,7 @@ func TestDecompressPositionsOfAMultiLayerBlob(t *testing.T) {
 		t.Fatalf("%d layers: the test needs several", shape.NumLayers)
 	}
 	p := DefaultCompressParams()
-	p.Selection, p.KeepRatio, p.SinkTokens, p.KeepRecent = SelectRecency, 0.5, 4, 8
+	p.Selection, p.KeepRatio, p.SinkTokens, p.RecentAlwaysKeptTokens = SelectRecency, 0.5, 4, 8
 	blob, m, err := c.Compress(&p, shape, keys, values)
 	if err != nil {
 		t.Fatal(err)

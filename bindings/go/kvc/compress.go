@@ -30,23 +30,23 @@ const (
 
 // CompressParams mirrors kvc_compress_params; start from DefaultCompressParams.
 type CompressParams struct {
-	StructSize         uint32   `kvc:"struct_size"`
-	KeyBits            int32    `kvc:"key_bits"`
-	ValueBits          int32    `kvc:"value_bits"`
-	GroupSize          int32    `kvc:"group_size"`
-	RecentTokens       int32    `kvc:"recent_tokens"`
-	ZstdLevel          int32    `kvc:"zstd_level"`
-	ByteShuffle        int32    `kvc:"byte_shuffle"`
-	ModelNameBytes     [64]byte `kvc:"model_name"`
-	Selection          int32    `kvc:"selection"`
-	AttentionThreshold float32  `kvc:"attention_threshold"`
-	KeepRatio          float32  `kvc:"keep_ratio"`
-	MinTokens          uint32   `kvc:"min_tokens"`
-	MaxTokens          uint32   `kvc:"max_tokens"`
-	SinkTokens         uint32   `kvc:"sink_tokens"`
-	KeepRecent         uint32   `kvc:"keep_recent"`
-	SlidingWindow      uint32   `kvc:"sliding_window"`
-	PerHead            int32    `kvc:"per_head"`
+	StructSize                uint32   `kvc:"struct_size"`
+	KeyBits                   int32    `kvc:"key_bits"`
+	ValueBits                 int32    `kvc:"value_bits"`
+	GroupSize                 int32    `kvc:"group_size"`
+	RecentFullPrecisionTokens int32    `kvc:"recent_full_precision_tokens"`
+	ZstdLevel                 int32    `kvc:"zstd_level"`
+	ByteShuffle               int32    `kvc:"byte_shuffle"`
+	ModelNameBytes            [64]byte `kvc:"model_name"`
+	Selection                 int32    `kvc:"selection"`
+	AttentionThreshold        float32  `kvc:"attention_threshold"`
+	KeepRatio                 float32  `kvc:"keep_ratio"`
+	MinTokens                 uint32   `kvc:"min_tokens"`
+	MaxTokens                 uint32   `kvc:"max_tokens"`
+	SinkTokens                uint32   `kvc:"sink_tokens"`
+	RecentAlwaysKeptTokens    uint32   `kvc:"recent_always_kept_tokens"`
+	SlidingWindow             uint32   `kvc:"sliding_window"`
+	PerHead                   int32    `kvc:"per_head"`
 }
 
 // DefaultCompressParams is kvc_compress_params_default.

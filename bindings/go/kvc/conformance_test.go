@@ -86,7 +86,7 @@ func blobInfoFields(i BlobInfo) map[string]int64 {
 		"num_layers": int64(i.NumLayers), "num_kv_heads": int64(i.NumKVHeads),
 		"num_tokens": int64(i.NumTokens), "head_dim": int64(i.HeadDim), "dtype": int64(i.DType),
 		"key_bits": int64(i.KeyBits), "value_bits": int64(i.ValueBits),
-		"group_size": int64(i.GroupSize), "recent_tokens": int64(i.RecentTokens),
+		"group_size": int64(i.GroupSize), "recent_tokens": int64(i.RecentFullPrecisionTokens),
 		"num_chunks": int64(i.NumChunks),
 	}
 }

@@ -13,31 +13,31 @@ import (
 
 // BlobInfo mirrors kvc_blob_info: what a blob holds, from its header and footer.
 type BlobInfo struct {
-	StructSize     uint32   `kvc:"struct_size"`
-	FormatMajor    uint32   `kvc:"format_major"`
-	FormatMinor    uint32   `kvc:"format_minor"`
-	NumLayers      uint32   `kvc:"num_layers"`
-	NumKVHeads     uint32   `kvc:"num_kv_heads"`
-	NumTokens      uint32   `kvc:"num_tokens"`
-	HeadDim        uint32   `kvc:"head_dim"`
-	DType          DType    `kvc:"dtype"`
-	KeyBits        int32    `kvc:"key_bits"`
-	ValueBits      int32    `kvc:"value_bits"`
-	GroupSize      int32    `kvc:"group_size"`
-	RecentTokens   int32    `kvc:"recent_tokens"`
-	ZstdLevel      int32    `kvc:"zstd_level"`
-	ByteShuffle    int32    `kvc:"byte_shuffle"`
-	NumChunks      uint32   `kvc:"num_chunks"`
-	Reserved       uint32   `kvc:"reserved"`
-	OriginalBytes  uint64   `kvc:"original_bytes"`
-	BlobBytes      uint64   `kvc:"blob_bytes"`
-	ProducerBytes  [64]byte `kvc:"producer"`
-	ModelNameBytes [64]byte `kvc:"model_name"`
-	Selection      int32    `kvc:"selection"`
-	PerHead        int32    `kvc:"per_head"`
-	TokensKept     uint64   `kvc:"tokens_kept"`
-	MaxLayerTokens uint32   `kvc:"max_layer_tokens"`
-	Reserved2      uint32   `kvc:"reserved2"`
+	StructSize                uint32   `kvc:"struct_size"`
+	FormatMajor               uint32   `kvc:"format_major"`
+	FormatMinor               uint32   `kvc:"format_minor"`
+	NumLayers                 uint32   `kvc:"num_layers"`
+	NumKVHeads                uint32   `kvc:"num_kv_heads"`
+	NumTokens                 uint32   `kvc:"num_tokens"`
+	HeadDim                   uint32   `kvc:"head_dim"`
+	DType                     DType    `kvc:"dtype"`
+	KeyBits                   int32    `kvc:"key_bits"`
+	ValueBits                 int32    `kvc:"value_bits"`
+	GroupSize                 int32    `kvc:"group_size"`
+	RecentFullPrecisionTokens int32    `kvc:"recent_full_precision_tokens"`
+	ZstdLevel                 int32    `kvc:"zstd_level"`
+	ByteShuffle               int32    `kvc:"byte_shuffle"`
+	NumChunks                 uint32   `kvc:"num_chunks"`
+	Reserved                  uint32   `kvc:"reserved"`
+	OriginalBytes             uint64   `kvc:"original_bytes"`
+	BlobBytes                 uint64   `kvc:"blob_bytes"`
+	ProducerBytes             [64]byte `kvc:"producer"`
+	ModelNameBytes            [64]byte `kvc:"model_name"`
+	Selection                 int32    `kvc:"selection"`
+	PerHead                   int32    `kvc:"per_head"`
+	TokensKept                uint64   `kvc:"tokens_kept"`
+	MaxLayerTokens            uint32   `kvc:"max_layer_tokens"`
+	Reserved2                 uint32   `kvc:"reserved2"`
 }
 
 // Producer is the writer's name and version.

@@ -11,7 +11,7 @@ func TestEstimatePredictsTheShapeAndTheKeptTokens(t *testing.T) {
 	c := newContext(t)
 	shape, keys, values := realCache(t, c)
 	p := DefaultCompressParams()
-	p.Selection, p.KeepRatio, p.SinkTokens, p.KeepRecent = SelectRecency, 0.5, 4, 16
+	p.Selection, p.KeepRatio, p.SinkTokens, p.RecentAlwaysKeptTokens = SelectRecency, 0.5, 4, 16
 	e, err := c.Estimate(&p, shape)
 	if err != nil {
 		t.Fatal(err)

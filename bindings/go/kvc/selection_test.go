@@ -10,7 +10,7 @@ func TestRecencySelectionKeepsPositionsMaskAndScatters(t *testing.T) {
 	c := newContext(t)
 	shape, keys, values := realCache(t, c)
 	p := DefaultCompressParams()
-	p.Selection, p.KeepRatio, p.SinkTokens, p.KeepRecent = SelectRecency, 0.25, 4, 16
+	p.Selection, p.KeepRatio, p.SinkTokens, p.RecentAlwaysKeptTokens = SelectRecency, 0.25, 4, 16
 	blob, m, err := c.Compress(&p, shape, keys, values)
 	if err != nil {
 		t.Fatal(err)

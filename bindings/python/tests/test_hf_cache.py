@@ -127,7 +127,8 @@ def test_dropping_decoded_blocks_gives_the_same_text_and_less_resident_memory(st
 
 def _selecting(threshold):
     return kvc.CompressParams(key_bits=16, value_bits=16, selection="attention",
-                              attention_threshold=threshold, sink_tokens=4, keep_recent=8)
+                              attention_threshold=threshold, sink_tokens=4,
+                              recent_always_kept_tokens=8)
 
 
 def test_token_selection_keeps_tokens_per_block_and_masks_the_evicted_ones(stories_model,

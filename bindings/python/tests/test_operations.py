@@ -23,7 +23,8 @@ def scene(layers=2, heads=2, q_heads=4, tokens=64, dim=16, n=4, seed=3):
 def test_attention_selection_keeps_few_tokens_and_scatters_back():
     keys, values, queries = scene()
     params = kvc.CompressParams(key_bits=16, value_bits=16, selection="attention",
-                                attention_threshold=0.9, sink_tokens=0, keep_recent=0)
+                                attention_threshold=0.9, sink_tokens=0,
+                                recent_always_kept_tokens=0)
     blob, m = kvc.compress_with_metrics(keys, values, params, queries=queries)
     assert m.tokens_total == 2 * 64 and m.tokens_kept < m.tokens_total
     assert m.attention_coverage >= 0.9
@@ -46,7 +47,8 @@ def test_attention_selection_keeps_few_tokens_and_scatters_back():
 def test_validate_reports_attention_metrics_and_recommendations():
     keys, values, queries = scene()
     params = kvc.CompressParams(key_bits=2, value_bits=2, group_size=32, selection="attention",
-                                attention_threshold=0.5, sink_tokens=0, keep_recent=0)
+                                attention_threshold=0.5, sink_tokens=0,
+                                recent_always_kept_tokens=0)
     blob = kvc.compress(keys, values, params, queries=queries)
     report = kvc.validate(keys, values, blob, queries=queries, model="gpt-4")
     assert report.attention_coverage >= 0.5

@@ -81,7 +81,8 @@ def test_same_bytes_as_the_cli_for_the_same_params(smol_path, smol, cli, tmp_pat
                     "--group-size", "128", "--recent-tokens", "16", "--no-verify"],
                    check=True, capture_output=True)
     keys, values, name = smol
-    params = kvc.CompressParams(key_bits=4, value_bits=4, group_size=128, recent_tokens=16,
+    params = kvc.CompressParams(key_bits=4, value_bits=4, group_size=128,
+                                recent_full_precision_tokens=16,
                                 model_name=name)
     assert kvc.compress(keys, values, params) == out.read_bytes()
 
@@ -140,10 +141,11 @@ def test_decompress_reads_a_layer_range_in_a_requested_dtype(stories):
 
 def test_inspect_and_verify_describe_a_blob(stories):
     keys, values, name = stories
-    blob = kvc.compress(keys, values, kvc.CompressParams(model_name=name, recent_tokens=8))
+    blob = kvc.compress(keys, values, kvc.CompressParams(model_name=name,
+                                                         recent_full_precision_tokens=8))
     info = kvc.inspect(blob)
     assert (info.num_layers, info.num_kv_heads, info.num_tokens, info.head_dim) == keys.shape
-    assert info.model_name == name and info.recent_tokens == 8 and info.blob_bytes == len(blob)
+    assert info.model_name == name and info.recent_full_precision_tokens == 8 and info.blob_bytes == len(blob)
     assert info.producer.startswith("kvc ")
     kvc.verify(blob)
     kvc.verify(bytearray(blob))

@@ -129,7 +129,7 @@ def test_threshold_one_is_the_uncompressed_context_path_and_a_tiny_threshold_deg
     assert whole["ppl"] == rows["16-bit"]["ppl"] and whole["kl"] == rows["16-bit"]["kl"]
     assert rows["4-bit g32 attn 1"]["ppl"] == plain_rows["4-bit g32"]["ppl"]
     tiny = rows["16-bit attn 0.01"]
-    # sinks (4) + keep_recent (32) of the 127 context tokens are all a tiny threshold keeps
+    # sinks (4) + recent_always_kept_tokens (32) of the 127 context tokens are all a tiny threshold keeps
     assert tiny["tokens_kept"] == pytest.approx(36 / 127)
     assert tiny["bits_per_element"] < 0.5 * whole["bits_per_element"]
     # KL and top-1 show it: 128 scored tokens of Wikipedia are too few, and too far from this

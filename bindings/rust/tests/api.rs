@@ -267,7 +267,7 @@ fn recency_selection_gives_positions_a_mask_and_a_scattered_decode() {
     p.selection = ffi::KVC_SELECT_RECENCY;
     p.keep_ratio = 0.25;
     p.sink_tokens = 4;
-    p.keep_recent = 16;
+    p.recent_always_kept_tokens = 16;
     let (blob, m) = ctx
         .compress(Some(&p), &shape, cache.keys(), cache.values())
         .unwrap();

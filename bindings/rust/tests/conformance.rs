@@ -50,7 +50,7 @@ fn valid_vectors_decode_byte_for_byte() {
             ("key_bits", info.key_bits.into()),
             ("value_bits", info.value_bits.into()),
             ("group_size", info.group_size.into()),
-            ("recent_tokens", info.recent_tokens.into()),
+            ("recent_tokens", info.recent_full_precision_tokens.into()),
             ("num_chunks", info.num_chunks.into()),
         ];
         for (field, value) in fields {

@@ -44,10 +44,10 @@ fn every_struct_has_the_c_layout() {
     let ours = mirrors! {
         kvc_context_params { struct_size, device, device_index }
         kvc_cache_shape { struct_size, num_layers, num_kv_heads, num_tokens, head_dim, dtype, layer_stride, head_stride, token_stride }
-        kvc_compress_params { struct_size, key_bits, value_bits, group_size, recent_tokens, zstd_level, byte_shuffle, model_name, selection, attention_threshold, keep_ratio, min_tokens, max_tokens, sink_tokens, keep_recent, sliding_window, per_head }
+        kvc_compress_params { struct_size, key_bits, value_bits, group_size, recent_full_precision_tokens, zstd_level, byte_shuffle, model_name, selection, attention_threshold, keep_ratio, min_tokens, max_tokens, sink_tokens, recent_always_kept_tokens, sliding_window, per_head }
         kvc_metrics { struct_size, reserved, original_bytes, compressed_bytes, compression_ratio, bandwidth_savings_percent, bits_per_element, tokens_total, tokens_kept, compress_ms, attention_coverage }
         kvc_query_shape { struct_size, num_query_heads, num_queries, head_dim, dtype, per_layer }
-        kvc_blob_info { struct_size, format_major, format_minor, num_layers, num_kv_heads, num_tokens, head_dim, dtype, key_bits, value_bits, group_size, recent_tokens, zstd_level, byte_shuffle, num_chunks, reserved, original_bytes, blob_bytes, producer, model_name, selection, per_head, tokens_kept, max_layer_tokens, reserved2 }
+        kvc_blob_info { struct_size, format_major, format_minor, num_layers, num_kv_heads, num_tokens, head_dim, dtype, key_bits, value_bits, group_size, recent_full_precision_tokens, zstd_level, byte_shuffle, num_chunks, reserved, original_bytes, blob_bytes, producer, model_name, selection, per_head, tokens_kept, max_layer_tokens, reserved2 }
         kvc_decompress_params { struct_size, dtype, first_layer, num_layers, scatter }
         kvc_estimate_result { struct_size, exact_tokens, original_bytes, compressed_bytes, compression_ratio, bandwidth_savings_percent, bits_per_element, tokens_total, tokens_kept }
         kvc_validate_params { struct_size, min_cosine, min_snr_db, min_attention_coverage, max_attention_error, top_k }

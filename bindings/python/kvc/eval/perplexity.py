@@ -38,10 +38,10 @@ def setting_label(setting):
 
 def params_of(setting):
     """kvc.CompressParams of a setting dict; an ``attention`` threshold selects tokens with
-    ``selection="attention"`` (per KV head with ``per_head``; sinks and keep_recent: the
+    ``selection="attention"`` (per KV head with ``per_head``; sinks and recent_always_kept_tokens: the
     library's defaults)."""
     params = CompressParams(key_bits=setting["bits"], value_bits=setting["bits"],
-                            group_size=setting["group"], recent_tokens=setting.get("recent", 0))
+                            group_size=setting["group"], recent_full_precision_tokens=setting.get("recent", 0))
     if setting.get("attention"):
         params.selection = "attention"
         params.attention_threshold = setting["attention"]
