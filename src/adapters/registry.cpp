@@ -12,7 +12,7 @@ constexpr AttentionType kBidirectional = AttentionType::kBidirectional;
 constexpr AttentionType kSlidingWindow = AttentionType::kSlidingWindow;
 constexpr AttentionType kLatent = AttentionType::kLatent;
 
-// Seed 000 lists a recommended threshold for its 16 models; the others get the default.
+// The Awareness SDK's table recommends a threshold for its 16 models; the others get the default.
 constexpr float kDefaultThreshold = 0.90f;
 
 // A model whose architecture is not public: policy only; the shape comes from the input.

@@ -231,8 +231,8 @@ class KvcCache(Cache):
         params: kvc.CompressParams for every compressed layer (default: the library's).
         block_tokens: tokens per compressed block (a multiple of ``params.group_size`` keeps key
             groups whole).
-        compress_after: a layer compresses nothing until it holds this many tokens (seed 002's
-            ``compress_start_len``).
+        compress_after: a layer compresses nothing until it holds this many tokens (what other
+            KV-compression tools call ``compress_start_len``).
         keep_recent: the newest tokens that always stay uncompressed (``uncompressed_tail``).
         layer_params: {layer index: CompressParams or None}; None keeps that layer uncompressed.
         uncompressed_layers: the first this many layers stay uncompressed.

@@ -1,4 +1,4 @@
-# synthetic.py: seed 001's quick test: the evaluation pipeline on synthetic data, no model needed.
+# synthetic.py: the quick test: the evaluation pipeline on synthetic data, no model needed.
 """A synthetic cache (keys with a few outlier channels, as real keys have; Gaussian values) and
 queries feed one attention layer and a fixed random output head over a small vocabulary. The
 "tokens" are drawn from the uncompressed model's distribution, so the uncompressed perplexity is
@@ -14,7 +14,7 @@ from .. import CompressParams, compress_with_metrics, decompress, quality
 
 @dataclass
 class ValidationResult:
-    """Seed 001's result record; ``threshold`` and ``delta_percent`` are in percent."""
+    """The quick test's result record; ``threshold`` and ``delta_percent`` are in percent."""
 
     baseline_perplexity: float
     compressed_perplexity: float
