@@ -35,15 +35,7 @@ KVC_API kvc_status kvc_cache_get_shape(const kvc_cache* cache, kvc_cache_shape* 
   if (cache == nullptr || out_shape == nullptr) return KVC_ERR_INVALID_ARGUMENT;
   if (out_shape->struct_size > sizeof(kvc_cache_shape)) return KVC_ERR_UNSUPPORTED_VERSION;
   if (out_shape->struct_size < sizeof(kvc_cache_shape)) return KVC_ERR_INVALID_ARGUMENT;
-  const kvc::CacheDims& d = cache->file.dims;
-  kvc_cache_shape s{};
-  s.struct_size = sizeof s;
-  s.num_layers = d.num_layers;
-  s.num_kv_heads = d.num_kv_heads;
-  s.num_tokens = d.num_tokens;
-  s.head_dim = d.head_dim;
-  s.dtype = static_cast<kvc_dtype>(d.dtype);
-  *out_shape = s;
+  *out_shape = kvc::packed_shape(cache->file.dims);
   return KVC_OK;
 }
 

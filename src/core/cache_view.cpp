@@ -43,6 +43,17 @@ void check_dims(const CacheDims& d) {
           "kv_heads x tokens x head_dim exceeds 2^40 elements per layer");
 }
 
+kvc_cache_shape packed_shape(const CacheDims& d) {
+  kvc_cache_shape s{};
+  s.struct_size = sizeof s;
+  s.num_layers = d.num_layers;
+  s.num_kv_heads = d.num_kv_heads;
+  s.num_tokens = d.num_tokens;
+  s.head_dim = d.head_dim;
+  s.dtype = static_cast<kvc_dtype>(d.dtype);
+  return s;
+}
+
 CacheDims dims_from_shape(const kvc_cache_shape& shape) {
   if (shape.struct_size > sizeof(kvc_cache_shape)) {
     throw Error(KVC_ERR_UNSUPPORTED_VERSION, "kvc_cache_shape.struct_size " +

@@ -61,6 +61,9 @@ struct CacheView {
 // Error(KVC_ERR_INVALID_ARGUMENT) naming the dimension.
 void check_dims(const CacheDims& d);
 
+// The kvc_cache_shape of a packed cache of d (strides 0).
+kvc_cache_shape packed_shape(const CacheDims& d);
+
 // Checks a kvc_cache_shape (struct_size, dimensions, dtype, strides) and returns its dims;
 // throws Error(KVC_ERR_INVALID_ARGUMENT) naming the bad field.
 CacheDims dims_from_shape(const kvc_cache_shape& shape);

@@ -81,13 +81,9 @@ ValidationReport validate_blob(CacheCodec& host_codec, const Backend& backend,
                         tensor_bytes);
   std::vector<uint8_t> mask(uint64_t{d.num_kv_heads} * d.num_tokens * d.num_layers);
   fill_kept_mask(host_codec.kept_tokens(blob, blob_bytes, DecodeRange{}, nullptr), d, mask.data());
-  kvc_cache_shape decoded_shape{};
-  decoded_shape.struct_size = sizeof decoded_shape;
-  decoded_shape.num_layers = d.num_layers;
-  decoded_shape.num_kv_heads = d.num_kv_heads;
-  decoded_shape.num_tokens = d.num_tokens;
-  decoded_shape.head_dim = d.head_dim;
-  decoded_shape.dtype = KVC_DTYPE_F32;
+  CacheDims decoded_dims = d;
+  decoded_dims.dtype = DType::F32;
+  const kvc_cache_shape decoded_shape = packed_shape(decoded_dims);
   const CacheView decoded =
       view_from_packed(decoded_shape, dk.data(), tensor_bytes, dv.data(), tensor_bytes);
 

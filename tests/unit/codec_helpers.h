@@ -24,16 +24,7 @@ struct PackedCache {
   std::vector<unsigned char> keys, values;
 };
 
-inline kvc_cache_shape shape_of(const CacheDims& d) {
-  kvc_cache_shape s{};
-  s.struct_size = sizeof s;
-  s.num_layers = d.num_layers;
-  s.num_kv_heads = d.num_kv_heads;
-  s.num_tokens = d.num_tokens;
-  s.head_dim = d.head_dim;
-  s.dtype = static_cast<kvc_dtype>(d.dtype);
-  return s;
-}
+inline kvc_cache_shape shape_of(const CacheDims& d) { return packed_shape(d); }
 
 inline CacheView view_of(const PackedCache& c) {
   return view_from_packed(shape_of(c.dims), c.keys.data(), c.keys.size() * sizeof(c.keys[0]),
