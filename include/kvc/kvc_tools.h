@@ -244,8 +244,10 @@ KVC_API const void* kvc_cache_values(const kvc_cache* cache);
 /** Model name recorded in the file's metadata; "" when none. Owned by the cache. */
 KVC_API const char* kvc_cache_model_name(const kvc_cache* cache);
 
-/** Writes a KV cache as safetensors plus its metadata sidecar, atomically (temporary file and
- * rename). keys_size and values_size as for kvc_compress; model_name may be NULL. */
+/** Writes a KV cache as safetensors plus its metadata sidecar, atomically (a temporary file
+ * beside path, unique to the call, then a rename; concurrent saves to one path each leave a
+ * whole, matching pair). A path that is a FIFO or a device is written as a stream, without a
+ * sidecar. keys_size and values_size as for kvc_compress; model_name may be NULL. */
 KVC_API kvc_status kvc_cache_save(kvc_context* ctx, const char* path, const kvc_cache_shape* shape,
                                   const void* keys, size_t keys_size, const void* values,
                                   size_t values_size, const char* model_name);
