@@ -1,4 +1,5 @@
-// safetensors_fuzz.cpp: libFuzzer target: kvc_cache_load of arbitrary bytes written to a temp file.
+// safetensors_fuzz.cpp: libFuzzer target: kvc_cache_load and kvc_query_file_load of arbitrary
+// bytes written to a temp file.
 #include <kvc/kvc_tools.h>
 #include <unistd.h>
 
@@ -52,6 +53,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     kvc_fuzz::expect(cache == nullptr, "a failed load returns a cache");
   }
   kvc_cache_free(cache);
+
+  // The same bytes as a query file: every size checked against the file before it is allocated.
+  kvc_query_file* queries = nullptr;
+  const kvc_status query_status = kvc_query_file_load(ctx, path.c_str(), &queries);
+  kvc_fuzz::check_status(query_status, "kvc_query_file_load", ctx);
+  if (query_status == KVC_OK) {
+    kvc_query_shape query_shape;
+    query_shape.struct_size = sizeof query_shape;
+    uint32_t layers = 0;
+    kvc_fuzz::expect(kvc_query_file_get_shape(queries, &query_shape, &layers) == KVC_OK,
+                     "a loaded query file has no shape");
+    size_t query_bytes = 0;
+    kvc_fuzz::expect(kvc_query_shape_extent(&query_shape, layers, &query_bytes) == KVC_OK,
+                     "a loaded query file's shape has no extent");
+    kvc_fuzz::expect(query_bytes <= size, "a loaded query file holds more bytes than its file");
+    const auto* data = static_cast<const volatile unsigned char*>(kvc_query_file_data(queries));
+    if (query_bytes > 0) (void)data[0], (void)data[query_bytes - 1];
+  } else {
+    kvc_fuzz::expect(queries == nullptr, "a failed load returns a query file");
+  }
+  kvc_query_file_free(queries);
   std::remove(path.c_str());
   return 0;
 }
