@@ -1,6 +1,7 @@
 // threads_test.cpp: 8 threads, each with its own context, compress and decompress at once while
 // sharing one loaded kvc_cache and the adapter registry; every output equals a one-thread run.
-// scripts/test_tsan.sh runs it under ThreadSanitizer.
+// A context used from two threads at once gets KVC_ERR_BUSY. scripts/test_tsan.sh runs these
+// under ThreadSanitizer.
 #include <gtest/gtest.h>
 #include <kvc/kvc_tools.h>
 #include <unistd.h>
@@ -114,3 +115,50 @@ TEST(Threads, SeparateContextsSharingACacheMatchASingleThreadRun) {
 }
 
 }  // namespace
+
+// One context used from two threads at once (not allowed, and done anyway): the second call gets
+// KVC_ERR_BUSY and leaves the first call's work and message alone. Thread A is held inside its
+// call by its progress callback until thread B has made its own.
+struct HeldCall {
+  std::atomic<bool> inside{false};
+  std::atomic<bool> released{false};
+};
+
+void hold(void* user_data, uint64_t, uint64_t) {
+  auto* h = static_cast<HeldCall*>(user_data);
+  h->inside.store(true);
+  while (!h->released.load()) std::this_thread::yield();
+}
+
+TEST(Threads, ACallOnAContextBusyInAnotherThreadIsRefusedAndChangesNothing) {
+  Context ctx;
+  const kvc_api_test::Cache c = kvc_api_test::gaussian_cache(2, 2, 64, 64);
+  const kvc_compress_params p = kvc_api_test::params();
+  const std::vector<unsigned char> expected = kvc_api_test::compress(ctx, p, c);
+  HeldCall held;
+  ASSERT_EQ(kvc_context_set_progress(ctx, hold, &held), KVC_OK);
+  std::vector<unsigned char> blob(kvc_compress_bound(&p, &c.shape));
+  size_t size = 0;
+  kvc_status first = KVC_ERR_INTERNAL;
+  std::thread a([&] {
+    first =
+        kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                     kvc_sized::nbytes(c.values), blob.data(), blob.size(), &size, nullptr);
+  });
+  while (!held.inside.load()) std::this_thread::yield();
+  std::vector<unsigned char> other(blob.size());
+  size_t other_size = 0;
+  const kvc_status second =
+      kvc_compress(ctx, &p, &c.shape, c.keys.data(), kvc_sized::nbytes(c.keys), c.values.data(),
+                   kvc_sized::nbytes(c.values), other.data(), other.size(), &other_size, nullptr);
+  const kvc_status third = kvc_verify(ctx, expected.data(), expected.size());
+  held.released.store(true);
+  a.join();
+  EXPECT_EQ(second, KVC_ERR_BUSY);
+  EXPECT_EQ(third, KVC_ERR_BUSY);
+  EXPECT_EQ(other_size, 0u);  // nothing written
+  ASSERT_EQ(first, KVC_OK) << ctx.error();
+  blob.resize(size);
+  EXPECT_EQ(blob, expected);
+  EXPECT_EQ(ctx.error(), "");
+}
