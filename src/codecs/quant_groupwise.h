@@ -8,9 +8,9 @@
 
 #include "backend/backend.h"
 #include "codecs/entropy_zstd.h"
-#include "format/section.h"
 #include "core/cache_view.h"
 #include "format/chunk_encoding.h"
+#include "format/section.h"
 
 namespace kvc {
 
