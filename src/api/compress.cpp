@@ -41,9 +41,7 @@ kvc_status run_compress(kvc_context* ctx, const kvc_compress_params* params,
     m.struct_size = sizeof m;
     m.original_bytes = view.dims.total_bytes();
     m.compressed_bytes = r.blob_bytes;
-    const kvc::SizeFigures f =
-        kvc::size_figures(m.original_bytes, r.blob_bytes,
-                          2 * uint64_t{view.dims.num_layers} * view.dims.elements_per_tensor());
+    const kvc::SizeFigures f = kvc::size_figures(view.dims, r.blob_bytes);
     m.compression_ratio = f.compression_ratio;
     m.bandwidth_savings_percent = f.bandwidth_savings_percent;
     m.bits_per_element = f.bits_per_element;

@@ -32,9 +32,7 @@ KVC_API kvc_status kvc_estimate(kvc_context* ctx, const kvc_compress_params* par
     r.exact_tokens = kept.is_exact ? 1 : 0;
     r.original_bytes = dims.total_bytes();
     r.compressed_bytes = size.blob_bytes;
-    const kvc::SizeFigures f =
-        kvc::size_figures(r.original_bytes, r.compressed_bytes,
-                          2 * uint64_t{dims.num_layers} * dims.elements_per_tensor());
+    const kvc::SizeFigures f = kvc::size_figures(dims, r.compressed_bytes);
     r.compression_ratio = f.compression_ratio;
     r.bandwidth_savings_percent = f.bandwidth_savings_percent;
     r.bits_per_element = f.bits_per_element;

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "core/cache_view.h"
+
 namespace kvc {
 
 struct SizeFigures {
@@ -11,10 +13,11 @@ struct SizeFigures {
   double bits_per_element = 0;           // 8 * compressed / elements
 };
 
-// Figures of a cache of original_bytes holding elements values (keys and values together) stored
-// in compressed_bytes; 0 where a divisor is 0.
-inline SizeFigures size_figures(uint64_t original_bytes, uint64_t compressed_bytes,
-                                uint64_t elements) {
+// Figures of a cache of dims (keys and values together) stored in compressed_bytes; 0 where a
+// divisor is 0.
+inline SizeFigures size_figures(const CacheDims& dims, uint64_t compressed_bytes) {
+  const uint64_t original_bytes = dims.total_bytes();
+  const uint64_t elements = 2 * uint64_t{dims.num_layers} * dims.elements_per_tensor();
   SizeFigures f;
   const double original = static_cast<double>(original_bytes);
   const double compressed = static_cast<double>(compressed_bytes);

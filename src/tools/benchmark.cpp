@@ -131,8 +131,7 @@ BenchmarkFigures run_benchmark(const BenchmarkTarget& target, const CacheView& c
   const double original = static_cast<double>(f.original_bytes);
   f.compress_gb_per_s = original / (f.compress_ms_median * 1e6);
   f.decompress_gb_per_s = original / (f.decompress_ms_median * 1e6);
-  f.size = size_figures(f.original_bytes, f.compressed_bytes,
-                        2 * uint64_t{dims.num_layers} * dims.elements_per_tensor());
+  f.size = size_figures(dims, f.compressed_bytes);
   f.tokens_total = uint64_t{dims.num_tokens} * dims.num_layers;
   f.tokens_kept = compressed.tokens_kept;
   f.quality = validate_blob(*target.host_codec, *target.backend, cache,
